@@ -1,0 +1,256 @@
+// Package config loads tollgate.yaml. Every key is optional; unknown keys and wrong types are
+// errors that name the file and line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tollgate-dev/tollgate/internal/model"
+)
+
+// FileName is the config file looked up at the project root.
+const FileName = "tollgate.yaml"
+
+// Config is the whole of tollgate.yaml.
+type Config struct {
+	// Version of the file format; only 1 exists.
+	Version int `yaml:"version"`
+	// Stages to run by default (all when empty).
+	Stages []string `yaml:"stages"`
+	// Gate is the default gate; stage sections may override FailOn.
+	Gate Gate `yaml:"gate"`
+	// Ignore entries apply to every stage unless they name one.
+	Ignore []Ignore `yaml:"ignore"`
+	// Tools configures where pinned tools live.
+	Tools Tools `yaml:"tools"`
+
+	Lint     Lint     `yaml:"lint"`
+	Validate Validate `yaml:"validate"`
+	Score    Score    `yaml:"score"`
+	Scan     Scan     `yaml:"scan"`
+	SBOM     SBOM     `yaml:"sbom"`
+
+	// Path is the file the config was read from ("" for defaults).
+	Path string `yaml:"-"`
+}
+
+// Gate decides pass or fail from findings.
+type Gate struct {
+	// FailOn is the lowest severity that fails a stage (default HIGH).
+	FailOn model.Severity `yaml:"fail-on"`
+}
+
+// Ignore silences findings that match it, until Expires.
+type Ignore struct {
+	// ID is a rule ID or a CVE ID; required.
+	ID string `yaml:"id"`
+	// Stage limits the ignore to one stage.
+	Stage string `yaml:"stage"`
+	// Path limits the ignore to findings in files matching this glob (or prefix).
+	Path string `yaml:"path"`
+	// Resource limits the ignore to one resource (Kind/namespace/name, package name...).
+	Resource string `yaml:"resource"`
+	// Reason is required: why it is acceptable.
+	Reason string `yaml:"reason"`
+	// Expires (YYYY-MM-DD) ends the ignore; after that date it no longer applies.
+	Expires Date `yaml:"expires"`
+	// Line is the line of this entry in the config file.
+	Line int `yaml:"-"`
+}
+
+// Tools configures the pinned tool cache.
+type Tools struct {
+	// CacheDir holds built tools (default: $TOLLGATE_CACHE_DIR or the user cache dir).
+	CacheDir string `yaml:"cache-dir"`
+	// AutoInstall builds a missing tool on first use (default true).
+	AutoInstall *bool `yaml:"auto-install"`
+}
+
+// Date is a calendar date in YAML (YYYY-MM-DD).
+type Date struct{ time.Time }
+
+// UnmarshalYAML reads YYYY-MM-DD.
+func (d *Date) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a date YYYY-MM-DD", n.Line)
+	}
+	t, err := time.Parse("2006-01-02", n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: want a date YYYY-MM-DD, got %q", n.Line, n.Value)
+	}
+	d.Time = t
+	return nil
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	c := &Config{Version: 1}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Version == 0 {
+		c.Version = 1
+	}
+	if c.Gate.FailOn == model.SeverityUnknown {
+		c.Gate.FailOn = model.SeverityHigh
+	}
+	c.Lint.defaults()
+	c.Validate.defaults()
+	c.Score.defaults()
+	c.Scan.defaults()
+	c.SBOM.defaults()
+}
+
+// Load reads a config file. A missing file at the default location is not an error:
+// pass required=false for that case.
+func Load(path string, required bool) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if !required && errors.Is(err, os.ErrNotExist) {
+			return Default(), nil
+		}
+		return nil, &model.InputError{File: path, Err: fmt.Errorf("read config: %w", err)}
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse decodes config bytes; name is used in error messages.
+func Parse(name string, b []byte) (*Config, error) {
+	c := &Config{}
+	if len(bytes.TrimSpace(b)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(name, err)
+		}
+		var root yaml.Node
+		if err := yaml.Unmarshal(b, &root); err == nil {
+			recordIgnoreLines(&root, c)
+		}
+	}
+	c.Path = name
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): `)
+
+// yamlError turns yaml.v3's messages into file:line errors with friendlier wording.
+func yamlError(name string, err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	first := strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
+	line := 0
+	if m := lineRe.FindStringSubmatch(first); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		first = lineRe.ReplaceAllString(first, "")
+	}
+	if f, ok := strings.CutPrefix(first, "field "); ok {
+		if k, typ, ok := strings.Cut(f, " not found in type "); ok {
+			first = fmt.Sprintf("unknown key %q (in %s)", k, sectionName(typ))
+		}
+	}
+	return &model.InputError{File: name, Line: line, Err: errors.New(first)}
+}
+
+func sectionName(typ string) string {
+	typ = strings.TrimPrefix(typ, "config.")
+	if typ == "Config" {
+		return "top level"
+	}
+	return strings.ToLower(typ) + " section"
+}
+
+// recordIgnoreLines keeps the line of each ignore entry so messages about it can point there.
+func recordIgnoreLines(root *yaml.Node, c *Config) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "ignore" && m.Content[i+1].Kind == yaml.SequenceNode {
+			for j, item := range m.Content[i+1].Content {
+				if j < len(c.Ignore) {
+					c.Ignore[j].Line = item.Line
+				}
+			}
+		}
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Version != 1 {
+		return &model.InputError{File: c.Path, Err: fmt.Errorf("version %d is not supported (want 1)", c.Version)}
+	}
+	for _, s := range c.Stages {
+		if !KnownStage(s) {
+			return &model.InputError{File: c.Path, Err: fmt.Errorf("stages: unknown stage %q (known: %s)", s, strings.Join(StageNames(), ", "))}
+		}
+	}
+	for _, ig := range c.Ignore {
+		if ig.ID == "" {
+			return &model.InputError{File: c.Path, Line: ig.Line, Err: errors.New("ignore entry needs an id (rule or CVE ID)")}
+		}
+		if strings.TrimSpace(ig.Reason) == "" {
+			return &model.InputError{File: c.Path, Line: ig.Line, Err: fmt.Errorf("ignore %s needs a reason", ig.ID)}
+		}
+		if ig.Stage != "" && !KnownStage(ig.Stage) {
+			return &model.InputError{File: c.Path, Line: ig.Line, Err: fmt.Errorf("ignore %s: unknown stage %q", ig.ID, ig.Stage)}
+		}
+	}
+	return nil
+}
+
+// StageNames lists every stage Tollgate knows, in pipeline order.
+func StageNames() []string {
+	return []string{"lint", "validate", "score", "sbom", "scan"}
+}
+
+// KnownStage reports whether name is a stage.
+func KnownStage(name string) bool {
+	for _, s := range StageNames() {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// FailOn returns the gate threshold for a stage: its own setting or the global one.
+func (c *Config) FailOn(stage string) model.Severity {
+	var s model.Severity
+	switch stage {
+	case "lint":
+		s = c.Lint.FailOn
+	case "validate":
+		s = c.Validate.FailOn
+	case "score":
+		s = c.Score.FailOn
+	case "scan":
+		s = c.Scan.FailOn
+	}
+	if s == model.SeverityUnknown {
+		return c.Gate.FailOn
+	}
+	return s
+}

@@ -1,0 +1,27 @@
+package config
+
+import "github.com/tollgate-dev/tollgate/internal/model"
+
+// Lint configures the Dockerfile lint stage.
+type Lint struct {
+	// Dockerfiles to lint, relative to the project root (default: Dockerfile).
+	Dockerfiles []string `yaml:"dockerfiles"`
+	// FailOn overrides the gate threshold for this stage.
+	FailOn model.Severity `yaml:"fail-on"`
+	// AllowedRegistries lists registries base images may come from; empty allows any.
+	AllowedRegistries []string `yaml:"allowed-registries"`
+	// Rules tunes single rules by ID.
+	Rules map[string]RuleSetting `yaml:"rules"`
+}
+
+// RuleSetting changes one rule's severity or turns it off.
+type RuleSetting struct {
+	Severity model.Severity `yaml:"severity"`
+	Disabled bool           `yaml:"disabled"`
+}
+
+func (l *Lint) defaults() {
+	if len(l.Dockerfiles) == 0 {
+		l.Dockerfiles = []string{"Dockerfile"}
+	}
+}

@@ -1,0 +1,123 @@
+// Package pipeline runs stages: independent ones in parallel, dependent ones after what they
+// need, each result passed through the gate.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/gate"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+)
+
+// Event reports stage progress to a view.
+type Event struct {
+	Stage  string
+	Kind   EventKind
+	Result *model.StageResult // on EventDone
+	Msg    string             // on EventInfo
+}
+
+// EventKind says what happened.
+type EventKind int
+
+// Event kinds.
+const (
+	EventStart EventKind = iota
+	EventInfo
+	EventDone
+)
+
+// Run executes the stages, in parallel where Needs allows, and returns them in the given order.
+// Stages whose needs did not pass are skipped. onEvent may be nil; it is called serially.
+func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func(Event)) *model.Run {
+	var mu sync.Mutex
+	emit := func(e Event) {
+		if onEvent != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			onEvent(e)
+		}
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	inner := *env
+	if inner.Shared == nil {
+		inner.Shared = &stage.Shared{}
+	}
+	inner.Progress = func(stage, msg string) { emit(Event{Stage: stage, Kind: EventInfo, Msg: msg}) }
+
+	run := &model.Run{Started: env.Now(), Stages: make([]*model.StageResult, len(stages))}
+	done := make(map[string]chan struct{}, len(stages))
+	results := make(map[string]*model.StageResult, len(stages))
+	var rmu sync.Mutex
+	for _, s := range stages {
+		done[s.Name] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for i, s := range stages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[s.Name])
+			var res *model.StageResult
+			for _, n := range s.Needs {
+				ch, ok := done[n]
+				if !ok {
+					continue // dependency not selected: the stage runs on its own inputs
+				}
+				<-ch
+				rmu.Lock()
+				dep := results[n]
+				rmu.Unlock()
+				if dep.Status == model.StatusError || dep.Status == model.StatusSkipped {
+					res = &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
+						Error: fmt.Sprintf("skipped: stage %s did not complete", n)}
+				}
+			}
+			if res == nil {
+				emit(Event{Stage: s.Name, Kind: EventStart})
+				res = runOne(ctx, &inner, s)
+			}
+			rmu.Lock()
+			results[s.Name] = res
+			rmu.Unlock()
+			run.Stages[i] = res
+			emit(Event{Stage: s.Name, Kind: EventDone, Result: res})
+		}()
+	}
+	wg.Wait()
+	run.Duration = env.Now().Sub(run.Started)
+	return run
+}
+
+func runOne(ctx context.Context, env *stage.Env, s stage.Stage) (res *model.StageResult) {
+	start := time.Now()
+	defer func() {
+		// A panic in a stage is a tool/infrastructure error: fail closed, keep the other stages.
+		if p := recover(); p != nil {
+			res = model.ErrorResult(s.Name, s.Tool, fmt.Errorf("internal error: %v", p))
+		}
+		res.Duration = time.Since(start)
+	}()
+	r, err := s.Run(ctx, env)
+	if err != nil {
+		tool := s.Tool
+		if r != nil && r.Tool.Name != "" {
+			tool = r.Tool
+		}
+		return model.ErrorResult(s.Name, tool, err)
+	}
+	if r.Stage == "" {
+		r.Stage = s.Name
+	}
+	if r.Findings == nil {
+		r.Findings = []model.Finding{}
+	}
+	gate.Apply(r, env.Config, env.Now())
+	return r
+}

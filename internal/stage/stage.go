@@ -1,0 +1,48 @@
+// Package stage is the seam between the pipeline and the stages: what a native stage gets
+// (Env) and what it is (Stage). Stage packages import it; the pipeline runs them.
+package stage
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+// Env is what every native stage gets: the project, its config, tools and a place for artifacts.
+type Env struct {
+	Root   string         // project root
+	Config *config.Config // effective config (file + flags)
+	Tools  *tools.Installer
+	OutDir string // reports/artifacts directory ("" writes none)
+	// Args are per-stage positional inputs from the CLI (files or an image), overriding config.
+	Args []string
+	// Progress receives detail lines from long stages (tool installs, DB loads). Never nil
+	// inside a stage run by the pipeline.
+	Progress func(stage, msg string)
+	// Now is the clock for ignore expiry.
+	Now func() time.Time
+	// Shared passes values between dependent stages (e.g. the normalised image). Keys are
+	// owned by the stage that writes them.
+	Shared *Shared
+}
+
+// Path resolves p against the project root unless it is absolute.
+func (e *Env) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(e.Root, p)
+}
+
+// Stage is one pipeline step. Run returns the raw result; the pipeline applies the gate.
+// An error from Run becomes a StatusError result (*model.InputError exits 2, others 3).
+type Stage struct {
+	Name  string
+	Tool  model.Tool // the tool that produces findings (for error results)
+	Needs []string   // stages that must finish first, when selected
+	Run   func(ctx context.Context, env *Env) (*model.StageResult, error)
+}

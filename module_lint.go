@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path"
+
+	"github.com/tollgate-dev/tollgate/internal/gate"
+	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/model"
+)
+
+// Lint checks the project's Dockerfiles with BuildKit's parser and linter plus Tollgate's
+// security rules, and gates the result.
+func (m *Tollgate) Lint(
+	ctx context.Context,
+	// Dockerfiles to lint, relative to the source root; default from tollgate.yaml (Dockerfile).
+	// +optional
+	dockerfiles []string,
+) (*StageReport, error) {
+	cfg, err := m.loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(dockerfiles) == 0 {
+		dockerfiles = cfg.Lint.Dockerfiles
+	}
+	var inputs []lint.Input
+	for _, p := range dockerfiles {
+		content, err := m.Source.File(p).Contents(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		in := lint.Input{Path: p, Content: []byte(content)}
+		ignore := path.Join(path.Dir(p), ".dockerignore")
+		if ok, _ := m.Source.Exists(ctx, ignore); ok {
+			b, err := m.Source.File(ignore).Contents(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", ignore, err)
+			}
+			in.DockerIgnore, in.HasDockerIgnore = []byte(b), true
+		}
+		inputs = append(inputs, in)
+	}
+	res, err := lint.Lint(ctx, lint.OptionsFrom(cfg), inputs)
+	if err != nil {
+		res = model.ErrorResult(lint.Name, lint.Tool(), err)
+	}
+	gate.Apply(res, cfg, now())
+	return newStageReport(res)
+}
