@@ -16,6 +16,9 @@ type Score struct {
 	Checks map[string]model.Severity `yaml:"checks"`
 	// IgnoreChecks turns kube-score checks off by ID.
 	IgnoreChecks []string `yaml:"ignore-checks"`
+	// EnableChecks turns on optional kube-score checks by ID, in addition to the ones Tollgate
+	// enables by default (container-seccomp-profile).
+	EnableChecks []string `yaml:"enable-checks"`
 }
 
 func (s *Score) defaults() {

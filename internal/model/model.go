@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Severity orders findings; the zero value is unknown and ranks below INFO.
@@ -210,3 +212,27 @@ const (
 	ErrKindInput = "input"
 	ErrKindTool  = "tool"
 )
+
+// UnmarshalYAML reads a severity name and names the line on error (yaml.v3 drops the line
+// for TextUnmarshaler errors).
+func (s *Severity) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a severity name (CRITICAL, HIGH, MEDIUM, LOW, INFO), got a %s", n.Line, kindName(n.Kind))
+	}
+	v, err := ParseSeverity(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.MappingNode:
+		return "mapping"
+	}
+	return "non-scalar"
+}

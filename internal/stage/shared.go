@@ -25,3 +25,18 @@ func (s *Shared) Get(key string) (any, bool) {
 	v, ok := s.m[key]
 	return v, ok
 }
+
+// LoadOrStore returns the value stored under key if there is one (loaded true); otherwise it
+// stores v and returns it. It lets two parallel stages agree on one value (e.g. one image opener).
+func (s *Shared) LoadOrStore(key string, v any) (actual any, loaded bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.m[key]; ok {
+		return old, true
+	}
+	if s.m == nil {
+		s.m = map[string]any{}
+	}
+	s.m[key] = v
+	return v, false
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/tools"
@@ -45,4 +46,12 @@ type Stage struct {
 	Tool  model.Tool // the tool that produces findings (for error results)
 	Needs []string   // stages that must finish first, when selected
 	Run   func(ctx context.Context, env *Env) (*model.StageResult, error)
+	// Flags, when set, registers stage-specific CLI flags on fs and returns a function that
+	// copies the flags the user actually set (fs.Changed) into the config, so flags override
+	// tollgate.yaml and unset flags leave it alone.
+	Flags func(fs *pflag.FlagSet) func(c *config.Config)
+	// Usage is the positional-argument synopsis for `tollgate <stage>` (e.g. "[DOCKERFILE...]").
+	Usage string
+	// Short is the one-line help of `tollgate <stage>`.
+	Short string
 }

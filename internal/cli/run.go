@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/pipeline"
+	"github.com/tollgate-dev/tollgate/internal/report"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+func newRunCmd(g *globalOpts, stdout, stderr io.Writer) *cobra.Command {
+	var stages []string
+	var appliers []func(*config.Config)
+	cmd := &cobra.Command{
+		Use:   "run [DIR]",
+		Short: "Run every configured stage on a project directory (default: .)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			return execute(cmd.Context(), g, dir, stages, nil, appliers, stdout, stderr)
+		},
+	}
+	cmd.Flags().StringSliceVar(&stages, "stages", nil, "stages to run, comma-separated (default: tollgate.yaml's stages, else all): "+strings.Join(config.StageNames(), ","))
+	// Every stage's flags are accepted by run too, so one command line can tune the whole pipeline.
+	seen := map[string]bool{}
+	for _, s := range pipeline.Stages() {
+		if s.Flags == nil {
+			continue
+		}
+		fs := pflag.NewFlagSet(s.Name, pflag.ContinueOnError)
+		apply := s.Flags(fs)
+		fs.VisitAll(func(f *pflag.Flag) {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				cmd.Flags().AddFlag(f)
+			}
+		})
+		appliers = append(appliers, apply)
+	}
+	return cmd
+}
+
+func newStageCmds(g *globalOpts, stdout, stderr io.Writer) []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, s := range pipeline.Stages() {
+		var dir string
+		var appliers []func(*config.Config)
+		short := s.Short
+		if short == "" {
+			short = "Run the " + s.Name + " stage"
+		}
+		cmd := &cobra.Command{
+			Use:   strings.TrimSpace(s.Name + " " + s.Usage),
+			Short: short,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return execute(cmd.Context(), g, dir, []string{s.Name}, args, appliers, stdout, stderr)
+			},
+		}
+		cmd.Flags().StringVarP(&dir, "dir", "C", ".", "project directory (where tollgate.yaml lives; relative paths start here)")
+		if s.Flags != nil {
+			appliers = append(appliers, s.Flags(cmd.Flags()))
+		}
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+// execute is the body of `run` and of every stage command.
+func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []string, appliers []func(*config.Config), stdout, stderr io.Writer) error {
+	w, err := report.New(g.format)
+	if err != nil {
+		return &exitError{code: model.ExitUsage, err: err}
+	}
+	_ = w
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return &exitError{code: model.ExitUsage, err: fmt.Errorf("project directory %s: not a readable directory", dir)}
+	}
+	cfg, err := loadConfig(g, dir)
+	if err != nil {
+		return classify(err)
+	}
+	for _, apply := range appliers {
+		apply(cfg)
+	}
+	if g.failOn != "" {
+		sev, err := model.ParseSeverity(g.failOn)
+		if err != nil {
+			return &exitError{code: model.ExitUsage, err: fmt.Errorf("--fail-on: %w", err)}
+		}
+		cfg.Gate.FailOn = sev
+	}
+	if len(stageNames) == 0 {
+		stageNames = cfg.Stages
+	}
+	stages, err := pipeline.Select(stageNames)
+	if err != nil {
+		return &exitError{code: model.ExitUsage, err: err}
+	}
+	cacheDir := g.cacheDir
+	if cacheDir == "" {
+		cacheDir = cfg.Tools.CacheDir
+	}
+	if cacheDir == "" {
+		cacheDir = tools.DefaultCacheDir()
+	}
+	auto := !g.noAuto
+	if cfg.Tools.AutoInstall != nil && !*cfg.Tools.AutoInstall {
+		auto = false
+	}
+	view := newProgress(g.progress, stderr)
+	env := &stage.Env{
+		Root:   dir,
+		Config: cfg,
+		Tools:  &tools.Installer{CacheDir: cacheDir, AutoInstall: auto, Progress: view.toolWriter()},
+		OutDir: g.outDir,
+		Args:   args,
+		Now:    time.Now,
+	}
+	if g.outDir != "" {
+		if err := os.MkdirAll(g.outDir, 0o755); err != nil {
+			return &exitError{code: model.ExitTool, err: fmt.Errorf("reports dir: %w", err)}
+		}
+	}
+	run := pipeline.Run(ctx, env, stages, view.event)
+	view.finish()
+	run.Version = Version
+	if abs, err := filepath.Abs(dir); err == nil {
+		run.Source = abs
+	}
+	if g.outDir != "" {
+		if _, err := report.WriteAll(g.outDir, run); err != nil {
+			return &exitError{code: model.ExitTool, err: err}
+		}
+	}
+	b, err := report.Render(g.format, run)
+	if err != nil {
+		return &exitError{code: model.ExitTool, err: err}
+	}
+	if _, err := stdout.Write(b); err != nil {
+		return &exitError{code: model.ExitTool, err: err}
+	}
+	for _, s := range run.Stages {
+		if s.Status == model.StatusError {
+			fmt.Fprintf(stderr, "tollgate: %s: %s\n", s.Stage, s.Error)
+		}
+	}
+	if code := run.ExitCode(); code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+func loadConfig(g *globalOpts, dir string) (*config.Config, error) {
+	if g.config != "" {
+		return config.Load(g.config, true)
+	}
+	return config.Load(filepath.Join(dir, config.FileName), false)
+}

@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+)
+
+func fixed(findings ...model.Finding) func(context.Context, *stage.Env) (*model.StageResult, error) {
+	return func(context.Context, *stage.Env) (*model.StageResult, error) {
+		return &model.StageResult{Findings: findings}, nil
+	}
+}
+
+func TestRunParallelAndOrder(t *testing.T) {
+	// Two independent stages must overlap: each waits until the other has started.
+	var started atomic.Int32
+	both := make(chan struct{})
+	wait := func(ctx context.Context, _ *stage.Env) (*model.StageResult, error) {
+		if started.Add(1) == 2 {
+			close(both)
+		}
+		select {
+		case <-both:
+			return &model.StageResult{}, nil
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("stages did not run in parallel")
+		}
+	}
+	env := &stage.Env{Config: config.Default()}
+	run := Run(context.Background(), env, []stage.Stage{{Name: "a", Run: wait}, {Name: "b", Run: wait}}, nil)
+	for i, want := range []string{"a", "b"} {
+		if run.Stages[i].Stage != want || run.Stages[i].Status != model.StatusPass {
+			t.Errorf("stage %d = %+v", i, run.Stages[i])
+		}
+	}
+}
+
+func TestRunStatuses(t *testing.T) {
+	high := model.Finding{RuleID: "R", Severity: model.SeverityHigh, Message: "bad"}
+	stages := []stage.Stage{
+		{Name: "clean", Run: fixed()},
+		{Name: "gated", Run: fixed(high)},
+		{Name: "badinput", Run: func(context.Context, *stage.Env) (*model.StageResult, error) {
+			return nil, model.InputErrorf("Dockerfile", 3, "unknown instruction")
+		}},
+		{Name: "crash", Run: func(context.Context, *stage.Env) (*model.StageResult, error) { panic("boom") }},
+		{Name: "tool", Run: func(context.Context, *stage.Env) (*model.StageResult, error) {
+			return nil, &model.ToolError{Tool: "trivy", Err: errors.New("killed")}
+		}},
+		{Name: "dependent", Needs: []string{"tool"}, Run: fixed()},
+	}
+	var events []Event
+	run := Run(context.Background(), &stage.Env{Config: config.Default()}, stages, func(e Event) { events = append(events, e) })
+	want := map[string]model.Status{"clean": model.StatusPass, "gated": model.StatusFail, "badinput": model.StatusError,
+		"crash": model.StatusError, "tool": model.StatusError, "dependent": model.StatusSkipped}
+	for _, s := range run.Stages {
+		if s.Status != want[s.Stage] {
+			t.Errorf("%s: status %s, want %s (%s)", s.Stage, s.Status, want[s.Stage], s.Error)
+		}
+	}
+	if run.Stages[2].ErrorKind != model.ErrKindInput || run.Stages[4].ErrorKind != model.ErrKindTool || run.Stages[3].ErrorKind != model.ErrKindTool {
+		t.Errorf("error kinds: %q %q %q", run.Stages[2].ErrorKind, run.Stages[3].ErrorKind, run.Stages[4].ErrorKind)
+	}
+	if run.Passed() {
+		t.Error("run with failures passed")
+	}
+	if got := run.ExitCode(); got != model.ExitTool {
+		t.Errorf("exit code = %d, want %d", got, model.ExitTool)
+	}
+	done := 0
+	for _, e := range events {
+		if e.Kind == EventDone {
+			done++
+		}
+	}
+	if done != len(stages) {
+		t.Errorf("%d done events, want %d", done, len(stages))
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	mk := func(st model.Status, kind string) *model.StageResult {
+		return &model.StageResult{Status: st, ErrorKind: kind}
+	}
+	tests := []struct {
+		stages []*model.StageResult
+		want   int
+	}{
+		{[]*model.StageResult{mk(model.StatusPass, ""), mk(model.StatusSkipped, "")}, 0},
+		{[]*model.StageResult{mk(model.StatusPass, ""), mk(model.StatusFail, "")}, 1},
+		{[]*model.StageResult{mk(model.StatusFail, ""), mk(model.StatusError, model.ErrKindInput)}, 2},
+		{[]*model.StageResult{mk(model.StatusError, model.ErrKindInput), mk(model.StatusError, model.ErrKindTool)}, 3},
+	}
+	for i, tt := range tests {
+		if got := (&model.Run{Stages: tt.stages}).ExitCode(); got != tt.want {
+			t.Errorf("case %d: exit %d, want %d", i, got, tt.want)
+		}
+	}
+}
+
+func TestSelect(t *testing.T) {
+	if _, err := Select([]string{"nope"}); err == nil {
+		t.Error("unknown stage accepted")
+	}
+	all, err := Select(nil)
+	if err != nil || len(all) == 0 {
+		t.Fatalf("Select(nil) = %v, %v", all, err)
+	}
+}

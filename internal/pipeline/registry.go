@@ -1,0 +1,54 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+)
+
+// Stages returns every stage in pipeline order. Adding a stage means adding it here and in
+// config.StageNames.
+func Stages() []stage.Stage {
+	return []stage.Stage{
+		lint.Stage(),
+	}
+}
+
+// Select returns the named stages in pipeline order; an unknown name is an error.
+func Select(names []string) ([]stage.Stage, error) {
+	all := Stages()
+	if len(names) == 0 {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		found := false
+		for _, s := range all {
+			if s.Name == n {
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown stage %q (available: %s)", n, strings.Join(names2(all), ", "))
+		}
+		want[n] = true
+	}
+	var out []stage.Stage
+	for _, s := range all {
+		if want[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func names2(ss []stage.Stage) []string {
+	var n []string
+	for _, s := range ss {
+		n = append(n, s.Name)
+	}
+	return n
+}
