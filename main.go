@@ -24,8 +24,9 @@ type Tollgate struct {
 
 // New creates the pipeline for a project.
 func New(
-	// Project source directory.
+	// Project source directory; defaults to the workspace root.
 	// +defaultPath="/"
+	// +ignore=["**/.git", "**/node_modules", "tollgate-reports"]
 	source *dagger.Directory,
 	// Configuration file (tollgate.yaml); defaults to the one at the source root.
 	// +optional

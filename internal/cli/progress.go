@@ -171,4 +171,3 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
-

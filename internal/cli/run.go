@@ -86,7 +86,6 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return &exitError{code: model.ExitUsage, err: err}
 	}
-	_ = w
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return &exitError{code: model.ExitUsage, err: fmt.Errorf("project directory %s: not a readable directory", dir)}
 	}
@@ -147,11 +146,10 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 			return &exitError{code: model.ExitTool, err: err}
 		}
 	}
-	b, err := report.Render(g.format, run)
-	if err != nil {
-		return &exitError{code: model.ExitTool, err: err}
+	if g.format == "table" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "" {
+		w = report.NewTable(true)
 	}
-	if _, err := stdout.Write(b); err != nil {
+	if err := w.Write(stdout, run); err != nil {
 		return &exitError{code: model.ExitTool, err: err}
 	}
 	for _, s := range run.Stages {

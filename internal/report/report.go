@@ -21,7 +21,8 @@ type Writer interface {
 // Formats lists the format names New accepts.
 func Formats() []string { return []string{"table", "json", "sarif", "junit", "markdown"} }
 
-// New returns the writer for a format name.
+// New returns the writer for a format name. Its "table" writer never colours; a caller that
+// knows it writes to a terminal can use NewTable(true).
 func New(format string) (Writer, error) {
 	switch strings.ToLower(format) {
 	case "table":

@@ -1,0 +1,171 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/model"
+)
+
+// tableWriter renders the terminal view: one aligned table of findings, a summary line per
+// stage, then the overall result. Plain text unless color is set (by a caller that knows it
+// writes to a terminal).
+type tableWriter struct {
+	color bool
+}
+
+// NewTable returns the terminal table writer, with ANSI colours when color is true. New("table")
+// never colours, so files and pipes stay plain.
+func NewTable(color bool) Writer { return tableWriter{color: color} }
+
+func (tableWriter) FileName() string { return "report.txt" }
+
+// ANSI colours; every code has the same length so coloured columns stay aligned.
+const (
+	ansiRed     = "\x1b[31m"
+	ansiGreen   = "\x1b[32m"
+	ansiYellow  = "\x1b[33m"
+	ansiMagenta = "\x1b[35m"
+	ansiDefault = "\x1b[39m"
+	ansiReset   = "\x1b[0m"
+)
+
+func (t tableWriter) paint(code, s string) string {
+	if !t.color {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+func (t tableWriter) Write(w io.Writer, run *model.Run) error {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	rows := 0
+	for _, s := range run.Stages {
+		if s == nil {
+			continue
+		}
+		active, suppressed := split(s)
+		for _, f := range append(active, suppressed...) {
+			if rows == 0 {
+				// Painted like the cells below it, so escape lengths match down the column.
+				fmt.Fprintf(tw, "STAGE\t%s\tRULE\tLOCATION\tMESSAGE\n", t.paint(ansiDefault, "SEVERITY"))
+			}
+			rows++
+			sev := f.Severity.String()
+			note := ""
+			switch {
+			case f.Suppression != nil:
+				note = "  [" + suppressionText(f.Suppression) + "]"
+			case f.Blocking:
+				sev += "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(severityColor(f), sev),
+				cmp.Or(f.RuleID, "-"), cmp.Or(oneLine(where(f.Location), 80), "-"), oneLine(f.Message, 120)+note)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rows == 0 {
+		b.WriteString("No findings.\n")
+	} else {
+		b.WriteString("* blocks the gate\n")
+	}
+	b.WriteString("\n")
+
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	failed, ran, blocking := 0, 0, 0
+	for _, s := range run.Stages {
+		if s == nil {
+			continue
+		}
+		c, bl, sup := countActive(s)
+		blocking += bl
+		if s.Status != model.StatusSkipped {
+			ran++
+		}
+		if s.Status == model.StatusFail || s.Status == model.StatusError {
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(statusColor(s.Status), statusWord(s.Status)),
+			cmp.Or(toolLabel(s.Tool), "-"), humanDuration(s.Duration), stageLine(s, c, bl, sup))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verdict := t.paint(ansiGreen, "PASS")
+	if !run.Passed() {
+		verdict = t.paint(ansiRed, "FAIL")
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, "\nResult: %s (exit %d): %d of %d stages failed, %s", verdict, run.ExitCode(), failed, ran, plural(blocking, "blocking finding"))
+	} else {
+		fmt.Fprintf(&b, "\nResult: %s (exit %d): %d of %d stages passed", verdict, run.ExitCode(), ran, ran)
+	}
+	if run.Duration > 0 {
+		fmt.Fprintf(&b, " in %s", run.Duration.Round(100*time.Millisecond))
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// stageLine says what a stage found, or why it did not finish.
+func stageLine(s *model.StageResult, c severityCounts, blocking, suppressed int) string {
+	switch s.Status {
+	case model.StatusError:
+		return oneLine(cmp.Or(s.Error, "stage failed"), 160)
+	case model.StatusSkipped:
+		return "skipped: " + oneLine(cmp.Or(s.Error, s.Summary, "no reason given"), 160)
+	}
+	var parts []string
+	if total := c.total(); total == 0 {
+		parts = append(parts, "no findings")
+	} else {
+		parts = append(parts, plural(total, "finding"))
+		if blocking > 0 {
+			parts[0] += fmt.Sprintf(" (%d blocking)", blocking)
+		}
+	}
+	if suppressed > 0 {
+		parts = append(parts, fmt.Sprintf("%d suppressed", suppressed))
+	}
+	line := strings.Join(parts, ", ")
+	if s.Status == model.StatusFail && s.Summary != "" {
+		line += ": " + oneLine(s.Summary, 160)
+	}
+	return line
+}
+
+func statusColor(s model.Status) string {
+	switch s {
+	case model.StatusPass:
+		return ansiGreen
+	case model.StatusFail:
+		return ansiRed
+	case model.StatusError:
+		return ansiMagenta
+	case model.StatusSkipped:
+		return ansiYellow
+	default:
+		return ansiDefault
+	}
+}
+
+func severityColor(f model.Finding) string {
+	switch {
+	case f.Suppression != nil:
+		return ansiDefault
+	case f.Severity >= model.SeverityHigh:
+		return ansiRed
+	case f.Severity == model.SeverityMedium:
+		return ansiYellow
+	default:
+		return ansiDefault
+	}
+}
