@@ -5,7 +5,9 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/score"
 	"github.com/tollgate-dev/tollgate/internal/stage"
+	"github.com/tollgate-dev/tollgate/internal/validate"
 )
 
 // Stages returns every stage in pipeline order. Adding a stage means adding it here and in
@@ -13,6 +15,8 @@ import (
 func Stages() []stage.Stage {
 	return []stage.Stage{
 		lint.Stage(),
+		score.Stage(),
+		validate.Stage(),
 	}
 }
 

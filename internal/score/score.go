@@ -1,0 +1,222 @@
+// Package score is the Kubernetes manifest scoring stage: it runs the pinned kube-score on the
+// project's manifests and maps its checks to findings with Tollgate's severities (CRITICAL ->
+// HIGH and WARNING -> MEDIUM by default, configurable per check).
+//
+// Checks in force: kube-score v1.20.0's default checks plus container-seccomp-profile, which
+// kube-score leaves optional; tollgate.yaml's score.enable-checks adds more optional ones and
+// score.ignore-checks turns checks off. The runtime-protection controls kube-score sees:
+//   - security context: container-security-context-user-group-id (runAsUser/runAsGroup > 10000,
+//     so not root), -privileged, -readonlyrootfilesystem, container-seccomp-profile
+//   - resources: container-resources, container-ephemeral-storage-request-and-limit
+//   - probes: pod-probes, pod-probes-identical (for pods behind a Service)
+//   - NetworkPolicy targeting: pod-networkpolicy, networkpolicy-targets-pod
+//   - image: container-image-tag (no :latest), container-image-pull-policy (Always)
+//
+// kube-score does not look at runAsNonRoot, allowPrivilegeEscalation or capabilities: those are
+// for admission policies (Gatekeeper, the policy stage of DESIGN.md), not this stage.
+package score
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/manifest"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+// Name is the stage name.
+const Name = "score"
+
+// toolName is kube-score's name in the pin table.
+const toolName = "kube-score"
+
+// RawOutputName is the artifact holding kube-score's own JSON output.
+const RawOutputName = "kube-score.json"
+
+// Tool is the pinned kube-score, as reported in results.
+func Tool() model.Tool {
+	t := tools.MustGet(toolName)
+	return model.Tool{Name: t.Name, Version: t.Version}
+}
+
+// Runner runs kube-score as a local process: the native runner's executor.
+type Runner struct {
+	// Binary is the kube-score executable.
+	Binary string
+	// Version is reported in the result (read from the binary's build info by the caller).
+	Version string
+	// Timeout bounds one kube-score run (default 2 minutes).
+	Timeout time.Duration
+	// OutDir, when set, receives kube-score's raw JSON output as an artifact.
+	OutDir string
+}
+
+// Score scores the documents with kube-score. Bad options are a *model.InputError; a kube-score
+// crash, hang or output that is not its JSON is a *model.ToolError.
+func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) (*model.StageResult, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	tool := Tool()
+	if r.Version != "" {
+		tool.Version = r.Version
+	}
+	res := &model.StageResult{Stage: Name, Tool: tool, Findings: []model.Finding{}}
+	if len(docs) == 0 {
+		return res, nil
+	}
+	b, err := NewBatch(docs)
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	dir, err := os.MkdirTemp("", "tollgate-score-*")
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
+	}
+	defer os.RemoveAll(dir)
+	files := make([]string, 0, len(b.Inputs))
+	for _, in := range b.Inputs {
+		p := filepath.Join(dir, in.Name)
+		if err := os.WriteFile(p, in.Content, 0o600); err != nil {
+			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
+		}
+		files = append(files, p)
+	}
+	args, err := Args(o, files)
+	if err != nil {
+		return nil, &model.InputError{File: o.ConfigFile, Err: err}
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	if r.OutDir != "" {
+		a, err := writeArtifact(r.OutDir, out.Stdout)
+		if err != nil {
+			return nil, err
+		}
+		res.Artifacts = append(res.Artifacts, a)
+	}
+	res.Findings, res.Rules, err = Interpret(out.ExitCode, out.Stdout, out.Stderr, o, b)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Interpret turns a finished kube-score run into findings and rules; both runners use it.
+// kube-score exits 1 when a check is CRITICAL: that is a result, not a failure. Any other exit
+// code, output that is not kube-score's JSON, or an exit code that contradicts the output is a
+// *model.ToolError, so the stage fails closed.
+func Interpret(exitCode int, stdout, stderr []byte, o Options, b *Batch) ([]model.Finding, []model.Rule, error) {
+	toolErr := func(err error) error {
+		if msg := strings.TrimSpace(tools.LastLines(stderr, 5)); msg != "" {
+			err = fmt.Errorf("%w; stderr: %s", err, msg)
+		}
+		return &model.ToolError{Tool: toolName, Err: err}
+	}
+	if exitCode != 0 && exitCode != 1 {
+		return nil, nil, toolErr(fmt.Errorf("exited with code %d", exitCode))
+	}
+	findings, rules, criticals, err := parse(stdout, o, b)
+	if err != nil {
+		if exitCode != 0 {
+			err = fmt.Errorf("exited with code %d: %w", exitCode, err)
+		}
+		return nil, nil, toolErr(err)
+	}
+	if (exitCode == 1) != (criticals > 0) {
+		return nil, nil, toolErr(fmt.Errorf("exit code %d does not match its output (%d critical check(s))", exitCode, criticals))
+	}
+	return findings, rules, nil
+}
+
+// writeArtifact saves kube-score's raw output under a temp name and renames it into place.
+func writeArtifact(outDir string, b []byte) (model.Artifact, error) {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("create %s: %w", outDir, err)}
+	}
+	f, err := os.CreateTemp(outDir, "."+RawOutputName+"-*")
+	if err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", RawOutputName, err)}
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	dst := filepath.Join(outDir, RawOutputName)
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", dst, err)}
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", dst, err)}
+	}
+	return model.Artifact{Name: RawOutputName, Path: dst, Type: "application/json"}, nil
+}
+
+// Paths are the manifest paths the stage scores: the command line's, else ConfigPaths.
+func Paths(env *stage.Env) []string {
+	if len(env.Args) > 0 {
+		return env.Args
+	}
+	return ConfigPaths(env.Config)
+}
+
+// ConfigPaths are the manifest paths from tollgate.yaml: score.paths, else validate.paths (the
+// same manifests the validate stage checks).
+func ConfigPaths(c *config.Config) []string {
+	if len(c.Score.Paths) > 0 {
+		return c.Score.Paths
+	}
+	return c.Validate.Paths
+}
+
+// Stage is the native score stage.
+func Stage() stage.Stage {
+	return stage.Stage{
+		Name:  Name,
+		Tool:  Tool(),
+		Usage: "[PATH...]",
+		Short: "Score Kubernetes manifests with kube-score (security context, resources, probes, NetworkPolicy, images)",
+		Run:   run,
+	}
+}
+
+func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	o := OptionsFrom(env.Config)
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	paths := Paths(env)
+	docs, err := manifest.Load(ctx, paths, env.Root)
+	if err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	if len(docs) == 0 {
+		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+	}
+	bin, err := env.Tools.Ensure(ctx, toolName)
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	version, err := tools.BinaryVersion(bin, tools.MustGet(toolName))
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	if env.Progress != nil {
+		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
+	}
+	return Runner{Binary: bin, Version: version, OutDir: env.OutDir}.Score(ctx, o, docs)
+}
