@@ -19,7 +19,7 @@ expect() { # expect PASS|FAIL description -- dagger args...
   if [ "$got" = "$want" ]; then echo "ok   $desc"; else echo "FAIL $desc (got $got)"; tail -20 /tmp/dagger-e2e.out; fail=1; fi
 }
 expect PASS "lint passes on the demo"              -- --source=fixtures/demo lint check
-expect FAIL "lint fails on a root final stage"     -- --source=fixtures/bad/lint/user-root lint check
+expect FAIL "lint fails on a root final stage"     -- --source=fixtures/bad/lint/tg-df-010-root-final lint check
 expect PASS "lint SARIF report exports"            -- --source=fixtures/demo lint report --format=sarif export --path=/tmp/tollgate-e2e.sarif
 expect PASS "validate passes on the demo"          -- --source=fixtures/demo validate check
 expect PASS "score passes on the demo"             -- --source=fixtures/demo score check
