@@ -32,13 +32,17 @@ func (m *Tollgate) Lint(
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
 		in := lint.Input{Path: p, Content: []byte(content)}
-		ignore := path.Join(path.Dir(p), ".dockerignore")
-		if ok, _ := m.Source.Exists(ctx, ignore); ok {
+		// Like BuildKit (and the native stage): <Dockerfile>.dockerignore wins over .dockerignore.
+		for _, ignore := range []string{p + ".dockerignore", path.Join(path.Dir(p), ".dockerignore")} {
+			if ok, _ := m.Source.Exists(ctx, ignore); !ok {
+				continue
+			}
 			b, err := m.Source.File(ignore).Contents(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", ignore, err)
 			}
-			in.DockerIgnore, in.HasDockerIgnore = []byte(b), true
+			in.DockerIgnore, in.HasDockerIgnore, in.DockerIgnorePath = []byte(b), true, ignore
+			break
 		}
 		inputs = append(inputs, in)
 	}

@@ -10,7 +10,8 @@ type Lint struct {
 	FailOn model.Severity `yaml:"fail-on"`
 	// AllowedRegistries lists registries base images may come from; empty allows any.
 	AllowedRegistries []string `yaml:"allowed-registries"`
-	// Rules tunes single rules by ID.
+	// Rules tunes single rules by ID (docs/rules.md lists them). The lint stage rejects an
+	// unknown ID: config cannot import the rule registry without an import cycle.
 	Rules map[string]RuleSetting `yaml:"rules"`
 }
 

@@ -1,0 +1,234 @@
+package lint
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/patternmatcher"
+
+	"github.com/tollgate-dev/tollgate/internal/model"
+)
+
+// dockerfile is one parsed Dockerfile with what the rules need: stages in order, the final
+// stage's lineage, resolved base images and the raw lines (for comments and exact lines).
+type dockerfile struct {
+	in       Input
+	lines    []string // raw lines; lines[i] is line i+1
+	escape   rune
+	metaArgs []*instructions.ArgCommand
+	stages   []*buildStage
+	ignore   *patternmatcher.PatternMatcher // nil when there is no .dockerignore
+	// buildkit holds the findings of BuildKit's own linter, by rule name.
+	buildkit map[string][]hit
+}
+
+// buildStage is one FROM ... section.
+type buildStage struct {
+	name     string      // lower-cased stage name, "" when unnamed
+	line     int         // line of the FROM instruction
+	rawBase  string      // base as written (may hold ${ARG})
+	base     string      // base after ARG defaults are applied
+	unset    []string    // build args the base needs that have no default
+	parent   *buildStage // set when the base is an earlier stage
+	commands []command
+}
+
+// command is one instruction of a stage.
+type command struct {
+	name  string // lower-case instruction name
+	start int    // first line
+	end   int    // last line (continuations, heredocs)
+	cmd   instructions.Command
+}
+
+// lineOf returns the first line in [start,end] whose text contains needle, else start.
+func (df *dockerfile) lineOf(start, end int, needle string) int {
+	for l := start; l <= end && l <= len(df.lines); l++ {
+		if strings.Contains(df.lines[l-1], needle) {
+			return l
+		}
+	}
+	return start
+}
+
+// final is the stage the image is built from: the last one.
+func (df *dockerfile) final() *buildStage { return df.stages[len(df.stages)-1] }
+
+// lineage returns the final stage and the earlier stages it is built on (FROM <stage>),
+// nearest first. Rules about the shipped image look only at these.
+func (df *dockerfile) lineage() []*buildStage {
+	var out []*buildStage
+	seen := map[*buildStage]bool{}
+	for s := df.final(); s != nil && !seen[s]; s = s.parent {
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+// external reports whether the stage's base is an image rather than an earlier stage or scratch.
+func (s *buildStage) external() bool {
+	return s.parent == nil && !strings.EqualFold(s.base, "scratch")
+}
+
+// parseDockerfile checks the bytes are a text Dockerfile and parses it with BuildKit's parser.
+// Every problem is a *model.InputError naming the file and, when known, the line.
+func parseDockerfile(in Input) (*dockerfile, error) {
+	if err := checkText(in); err != nil {
+		return nil, err
+	}
+	res, err := parser.Parse(bytes.NewReader(in.Content))
+	if err != nil {
+		return nil, inputErr(in.Path, err, "parse Dockerfile")
+	}
+	if res.AST == nil || len(res.AST.Children) == 0 {
+		return nil, &model.InputError{File: in.Path, Err: errors.New("Dockerfile has no instructions (empty or only comments)")}
+	}
+	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "no build stage in current context") {
+			// BuildKit's wording for an instruction before the first FROM.
+			err = fmt.Errorf("%w: only ARG may come before the first FROM", err)
+		}
+		return nil, inputErr(in.Path, err, "parse Dockerfile")
+	}
+	if len(stages) == 0 {
+		return nil, &model.InputError{File: in.Path, Line: res.AST.Children[0].StartLine, Err: errors.New("Dockerfile has no FROM instruction")}
+	}
+	ignore, err := parseDockerIgnore(in)
+	if err != nil {
+		return nil, err
+	}
+	df := &dockerfile{in: in, lines: splitLines(in.Content), escape: res.EscapeToken, ignore: ignore}
+	for i := range metaArgs {
+		df.metaArgs = append(df.metaArgs, &metaArgs[i])
+	}
+
+	// Each instruction's end line comes from the AST; the parsed commands only keep the start.
+	ends := map[int]int{}
+	for _, n := range res.AST.Children {
+		ends[n.StartLine] = n.EndLine
+	}
+	metaEnv := resolveMetaArgs(df.escape, df.metaArgs)
+	byName := map[string]*buildStage{}
+	for _, st := range stages {
+		bs := &buildStage{name: strings.ToLower(st.Name), line: firstLine(st.Location), rawBase: st.BaseName}
+		bs.base, bs.unset = expandWord(df.escape, st.BaseName, metaEnv)
+		if p, ok := byName[strings.ToLower(bs.base)]; ok {
+			bs.parent = p
+		}
+		for _, c := range st.Commands {
+			start := firstLine(c.Location())
+			end := max(ends[start], start)
+			bs.commands = append(bs.commands, command{name: strings.ToLower(c.Name()), start: start, end: end, cmd: c})
+		}
+		if bs.name != "" {
+			byName[bs.name] = bs
+		}
+		df.stages = append(df.stages, bs)
+	}
+	return df, nil
+}
+
+// checkText rejects binary content before the parser sees it: NUL bytes or invalid UTF-8.
+func checkText(in Input) error {
+	if len(bytes.TrimSpace(in.Content)) == 0 {
+		return &model.InputError{File: in.Path, Err: errors.New("Dockerfile is empty")}
+	}
+	line := 1
+	for i := 0; i < len(in.Content); {
+		r, size := utf8.DecodeRune(in.Content[i:])
+		switch {
+		case r == 0:
+			return &model.InputError{File: in.Path, Line: line, Err: errors.New("not a text Dockerfile (contains NUL bytes); is this a binary file?")}
+		case r == utf8.RuneError && size <= 1:
+			return &model.InputError{File: in.Path, Line: line, Err: errors.New("not a text Dockerfile (invalid UTF-8); is this a binary file?")}
+		case r == '\n':
+			line++
+		}
+		i += size
+	}
+	return nil
+}
+
+// inputErr wraps a BuildKit parse error, keeping its line when it has one.
+func inputErr(file string, err error, what string) error {
+	line := 0
+	var le *parser.LocationError
+	if errors.As(err, &le) {
+		for _, rs := range le.Locations {
+			if l := firstLine(rs); l > 0 {
+				line = l
+				break
+			}
+		}
+	}
+	// The line is in the InputError already; BuildKit's own "on line N" prefix would repeat it.
+	msg := parseErrPrefix.ReplaceAllString(err.Error(), "")
+	return &model.InputError{File: file, Line: line, Err: fmt.Errorf("%s: %s", what, msg)}
+}
+
+var parseErrPrefix = regexp.MustCompile(`^dockerfile parse error on line \d+: `)
+
+func firstLine(rs []parser.Range) int {
+	if len(rs) == 0 {
+		return 0
+	}
+	return rs[0].Start.Line
+}
+
+func splitLines(b []byte) []string {
+	s := strings.ReplaceAll(string(b), "\r\n", "\n")
+	return strings.Split(s, "\n")
+}
+
+// envMap is the shell.EnvGetter for ARG expansion.
+type envMap map[string]string
+
+func (e envMap) Get(k string) (string, bool) { v, ok := e[k]; return v, ok }
+func (e envMap) Keys() []string {
+	out := make([]string, 0, len(e))
+	for k := range e {
+		out = append(out, k)
+	}
+	return out
+}
+
+// resolveMetaArgs applies the defaults of the ARGs before the first FROM, in order, the way a
+// build without --build-arg would see them.
+func resolveMetaArgs(escape rune, args []*instructions.ArgCommand) envMap {
+	env := envMap{}
+	for _, a := range args {
+		for _, kv := range a.Args {
+			if kv.Value == nil {
+				continue
+			}
+			v, _ := expandWord(escape, *kv.Value, env)
+			env[kv.Key] = v
+		}
+	}
+	return env
+}
+
+// expandWord substitutes variables in w and reports the ones that had no value.
+func expandWord(escape rune, w string, env envMap) (string, []string) {
+	if !strings.Contains(w, "$") {
+		return w, nil
+	}
+	res, err := shell.NewLex(escape).ProcessWordWithMatches(w, env)
+	if err != nil {
+		return w, nil
+	}
+	var unset []string
+	for k := range res.Unmatched {
+		unset = append(unset, k)
+	}
+	return res.Result, unset
+}
