@@ -106,4 +106,4 @@ func renderRun(format string, run *model.Run) (*dagger.File, error) {
 }
 
 // version is Tollgate's version as reported in results.
-const version = "0.1.0"
+const version = model.Version

@@ -15,7 +15,7 @@ import (
 )
 
 // Version is Tollgate's version.
-const Version = "0.1.0"
+const Version = model.Version
 
 // exitError carries an exit code out of a cobra command.
 type exitError struct {

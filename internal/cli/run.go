@@ -93,15 +93,17 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return classify(err)
 	}
-	for _, apply := range appliers {
-		apply(cfg)
-	}
 	if g.failOn != "" {
+		// --fail-on overrides every threshold in the file; stage flags below may refine it.
 		sev, err := model.ParseSeverity(g.failOn)
 		if err != nil {
 			return &exitError{code: model.ExitUsage, err: fmt.Errorf("--fail-on: %w", err)}
 		}
 		cfg.Gate.FailOn = sev
+		cfg.Lint.FailOn, cfg.Validate.FailOn, cfg.Score.FailOn, cfg.Scan.FailOn = 0, 0, 0, 0
+	}
+	for _, apply := range appliers {
+		apply(cfg)
 	}
 	if len(stageNames) == 0 {
 		stageNames = cfg.Stages
@@ -130,6 +132,12 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		Args:   args,
 		Now:    time.Now,
 	}
+	work, err := os.MkdirTemp("", "tollgate-run-*")
+	if err != nil {
+		return &exitError{code: model.ExitTool, err: fmt.Errorf("scratch dir: %w", err)}
+	}
+	defer os.RemoveAll(work)
+	env.WorkDir = work
 	if g.outDir != "" {
 		if err := os.MkdirAll(g.outDir, 0o755); err != nil {
 			return &exitError{code: model.ExitTool, err: fmt.Errorf("reports dir: %w", err)}

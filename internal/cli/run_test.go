@@ -117,3 +117,20 @@ func TestConfigFileDrivesGate(t *testing.T) {
 		t.Fatalf("--fail-on HIGH over config CRITICAL: exit %d, want 1: %s", code, stderr)
 	}
 }
+
+func TestFailOnFlagOverridesStageThreshold(t *testing.T) {
+	dir := t.TempDir()
+	df, err := os.ReadFile(filepath.Join(fixtures, "bad", "lint", "tg-df-010-root-final", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "Dockerfile"), string(df))
+	writeFile(t, filepath.Join(dir, "tollgate.yaml"), "lint:\n  fail-on: CRITICAL\n")
+	args := []string{"lint", "-C", dir, "--out", "", "--progress", "none"}
+	if code, _, stderr := tollgate(t, args...); code != 0 {
+		t.Fatalf("lint.fail-on CRITICAL: exit %d, want 0: %s", code, stderr)
+	}
+	if code, _, stderr := tollgate(t, append(args, "--fail-on", "HIGH")...); code != 1 {
+		t.Fatalf("--fail-on HIGH must override lint.fail-on: exit %d, want 1: %s", code, stderr)
+	}
+}

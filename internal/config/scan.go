@@ -12,9 +12,10 @@ type Scan struct {
 	Severities []model.Severity `yaml:"severities"`
 	// IgnoreUnfixed drops findings with no fixed version.
 	IgnoreUnfixed bool `yaml:"ignore-unfixed"`
-	// VEX lists OpenVEX documents; not_affected statements suppress findings.
+	// VEX lists OpenVEX documents; not_affected and fixed statements suppress findings.
 	VEX []string `yaml:"vex"`
-	// TrivyIgnore is a .trivyignore file (default .trivyignore at the root, if present).
+	// TrivyIgnore is a .trivyignore (or .trivyignore.yaml) file; default .trivyignore, then
+	// .trivyignore.yaml, at the root if present.
 	TrivyIgnore string `yaml:"trivyignore"`
 	// DB configures the vulnerability database.
 	DB ScanDB `yaml:"db"`
@@ -30,10 +31,16 @@ type ScanDB struct {
 	CacheDir string `yaml:"cache-dir"`
 	// Offline never downloads: a missing or stale DB is an error.
 	Offline bool `yaml:"offline"`
+	// MaxAge is how old an offline DB may be (by its UpdatedAt) before the scan refuses it,
+	// as a Go duration or a number of days ("7d"); default 7d.
+	MaxAge string `yaml:"max-age"`
 }
 
 func (s *Scan) defaults() {
 	if s.Timeout == "" {
 		s.Timeout = "10m"
+	}
+	if s.DB.MaxAge == "" {
+		s.DB.MaxAge = "7d"
 	}
 }

@@ -236,3 +236,6 @@ func kindName(k yaml.Kind) string {
 	}
 	return "non-scalar"
 }
+
+// Version is Tollgate's own version, reported in every run.
+const Version = "0.1.0"

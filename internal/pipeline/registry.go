@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 	"github.com/tollgate-dev/tollgate/internal/validate"
@@ -15,8 +16,9 @@ import (
 func Stages() []stage.Stage {
 	return []stage.Stage{
 		lint.Stage(),
-		score.Stage(),
 		validate.Stage(),
+		score.Stage(),
+		scan.Stage(),
 	}
 }
 

@@ -29,6 +29,9 @@ type Env struct {
 	// Shared passes values between dependent stages (e.g. the normalised image). Keys are
 	// owned by the stage that writes them.
 	Shared *Shared
+	// WorkDir is scratch space that lives for the whole run and is removed after it (e.g. an OCI
+	// archive extracted once for both sbom and scan). "" means stages use private temp dirs.
+	WorkDir string
 }
 
 // Path resolves p against the project root unless it is absolute.

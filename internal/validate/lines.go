@@ -1,0 +1,65 @@
+package validate
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tollgate-dev/tollgate/internal/manifest"
+)
+
+var firstPropRe = regexp.MustCompile(`^unknown field '([^']+)'`)
+
+// pathLine finds the line of the field a validation error is about, so a finding points at
+// `replica: 2` rather than at the top of a 200-line Deployment. It falls back to the document's
+// line when the document's text is not the file's own (List items, kustomize output).
+func pathLine(d manifest.Document, ptr, msg string) int {
+	if d.RawLine == 0 || ptr == "" && !strings.HasPrefix(msg, "unknown field") {
+		return d.Line
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(d.Raw, &root); err != nil || len(root.Content) == 0 {
+		return d.Line
+	}
+	segs := []string{}
+	if p := strings.TrimPrefix(ptr, "/"); p != "" {
+		segs = strings.Split(p, "/")
+	}
+	if m := firstPropRe.FindStringSubmatch(msg); m != nil {
+		segs = append(segs, m[1]) // point at the unknown key itself
+	}
+	n := root.Content[0]
+	line := n.Line
+	for _, seg := range segs {
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		next, keyLine := child(n, seg)
+		if next == nil {
+			break
+		}
+		n, line = next, keyLine
+	}
+	return d.RawLine + line - 1
+}
+
+// child steps into a mapping key or a sequence index; it returns the child and the line to
+// report (the key's line for mappings).
+func child(n *yaml.Node, seg string) (*yaml.Node, int) {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == seg {
+				return n.Content[i+1], n.Content[i].Line
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(n.Content) {
+			return n.Content[i], n.Content[i].Line
+		}
+	}
+	return nil, 0
+}

@@ -1,0 +1,179 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/manifest"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/schemas"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+// Tool is the tool reported for this stage (version filled in when the binary is known).
+func Tool() model.Tool { return model.Tool{Name: toolName, Version: tools.MustGet(toolName).Version} }
+
+// Stage is the native validate stage.
+func Stage() stage.Stage {
+	return stage.Stage{
+		Name:  Name,
+		Tool:  Tool(),
+		Usage: "[PATH...]",
+		Short: "Validate Kubernetes manifests against offline schemas with kubeconform (strict, CRD-aware)",
+		Run:   run,
+		Flags: flags,
+	}
+}
+
+func flags(fs *pflag.FlagSet) func(c *config.Config) {
+	k8s := fs.String("kubernetes-version", "", "Kubernetes version whose schemas to validate against (default 1.36.0)")
+	strict := fs.Bool("strict", true, "reject unknown fields")
+	crds := fs.StringSlice("crds", nil, "files or directories with CustomResourceDefinitions for custom resources")
+	locs := fs.StringSlice("schema-location", nil, "extra kubeconform schema location (dir or URL template), tried after the built-in schemas")
+	return func(c *config.Config) {
+		if fs.Changed("kubernetes-version") {
+			c.Validate.KubernetesVersion = *k8s
+		}
+		if fs.Changed("strict") {
+			c.Validate.Strict = strict
+		}
+		if fs.Changed("crds") {
+			c.Validate.CRDs = *crds
+		}
+		if fs.Changed("schema-location") {
+			c.Validate.SchemaLocations = *locs
+		}
+	}
+}
+
+func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	opts := OptionsFrom(env.Config)
+	opts.Workers = runtime.NumCPU()
+	if err := opts.Check(env.Config.Path); err != nil {
+		return nil, err
+	}
+	for i, l := range opts.SchemaLocations {
+		if !strings.Contains(l, "://") { // a local dir or template: relative to the project
+			opts.SchemaLocations[i] = filepath.ToSlash(env.Path(l))
+		}
+	}
+	progress := func(msg string) {
+		if env.Progress != nil {
+			env.Progress(Name, msg)
+		}
+	}
+	paths := env.Config.Validate.Paths
+	if len(env.Args) > 0 {
+		paths = env.Args
+	}
+	var crds []manifest.Document
+	if len(env.Config.Validate.CRDs) > 0 {
+		var err error
+		if crds, err = manifest.Load(ctx, env.Config.Validate.CRDs, env.Root); err != nil {
+			return nil, err
+		}
+	}
+	bin, err := env.Tools.Ensure(ctx, toolName)
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	version, err := tools.BinaryVersion(bin, tools.MustGet(toolName))
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	builtin, err := findBuiltinSchemas(ctx, &opts, env.Tools.CacheDir, progress)
+	if err != nil {
+		if len(opts.SchemaLocations) == 0 {
+			return nil, &model.ToolError{Tool: toolName, Err: err}
+		}
+		progress(fmt.Sprintf("warning: no built-in schemas (%v); using validate.schema-locations only", err))
+		builtin = ""
+	}
+	progress(fmt.Sprintf("validating %s with kubeconform %s against Kubernetes %s schemas", strings.Join(paths, ", "), version, opts.KubernetesVersion))
+	// kubeconform parses every document itself: a header scan is all Tollgate needs from most.
+	var docs []manifest.Document
+	if err := manifest.Scan(ctx, paths, env.Root, func(d []manifest.Document) error { docs = append(docs, d...); return nil }); err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+	}
+	res, err := Validate(ctx, bin, docs, crds, builtin, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Tool.Version = version
+	return res, nil
+}
+
+// findBuiltinSchemas finds the built-in schemas: a schema location that is a dir made by
+// `tollgate schemas build` for this version (how air-gapped machines bring them), else the cache,
+// building them on first use.
+func findBuiltinSchemas(ctx context.Context, opts *Options, cacheDir string, progress func(string)) (string, error) {
+	for i, l := range opts.SchemaLocations {
+		if ix, err := schemas.LoadIndex(l); err == nil && ix.KubernetesVersion == schemas.NormalizeVersion(opts.KubernetesVersion) {
+			opts.SchemaLocations = append(opts.SchemaLocations[:i:i], opts.SchemaLocations[i+1:]...)
+			return l, nil
+		}
+	}
+	return schemas.Build(ctx, schemas.Options{K8sVersion: opts.KubernetesVersion, CacheDir: cacheDir, Progress: progress})
+}
+
+// Validate runs kubeconform (the binary at bin) over loaded documents in a temp work dir and
+// returns the ungated result.
+func Validate(ctx context.Context, bin string, docs, crds []manifest.Document, builtinDir string, opts Options) (*model.StageResult, error) {
+	start := time.Now()
+	work, err := os.MkdirTemp("", "tollgate-validate-*")
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	defer os.RemoveAll(work)
+	plan, err := Prepare(docs, crds, builtinDir, opts, work)
+	if err != nil {
+		return nil, err
+	}
+	res := &model.StageResult{Stage: Name, Tool: Tool(), Findings: plan.Findings, Rules: Rules(opts.MissingSchemaSeverity)}
+	if plan.Count > 0 {
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: bin, Args: Args(opts, builtinDir, work), Timeout: 10 * time.Minute})
+		if err != nil {
+			return nil, err
+		}
+		found, err := plan.Parse(out.Stdout, out.Stderr, out.ExitCode)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, found...)
+	}
+	if res.Findings == nil {
+		res.Findings = []model.Finding{}
+	}
+	sortFindings(res.Findings)
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func sortFindings(fs []model.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i].Location, fs[j].Location
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Resource != b.Resource {
+			return a.Resource < b.Resource
+		}
+		return fs[i].Message < fs[j].Message
+	})
+}

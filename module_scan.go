@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	"github.com/tollgate-dev/tollgate/internal/dagger"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/gate"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/scan"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+// Paths inside the trivy container (alpine, has a shell and tar, runs as root).
+const (
+	scanImageTar = "/tollgate/image.tar"
+	scanImageDir = "/tollgate/image"
+	scanOutDir   = "/tollgate/out"
+	scanCacheDir = "/tollgate/trivy-cache"
+	scanWorkDir  = "/tollgate/work" // empty: trivy must not pick up a stray .trivyignore
+)
+
+// Scan scans an image for known vulnerabilities with the pinned trivy in its official image, and
+// gates the findings (default: fail on HIGH or CRITICAL). Trivy scans the image itself, not an
+// SBOM, so OS packages whose name differs from their source package are matched. VEX
+// not_affected/fixed statements and .trivyignore entries suppress findings visibly.
+func (m *Tollgate) Scan(
+	ctx context.Context,
+	// Image to scan, e.g. the output of a build.
+	// +optional
+	image *dagger.Container,
+	// Registry reference to scan instead of a container (e.g. registry.example.com/app:1.2).
+	// +optional
+	imageRef string,
+	// Registry username for imageRef.
+	// +optional
+	registryUsername string,
+	// Registry password or token for imageRef (passed to trivy as a secret environment variable).
+	// +optional
+	registryPassword *dagger.Secret,
+	// OCI repository mirroring trivy's vulnerability DB (instead of the default download).
+	// +optional
+	dbRepository string,
+	// Offline vulnerability DB: a trivy cache directory holding db/trivy.db and db/metadata.json.
+	// The scan never downloads; a missing or stale DB fails the stage.
+	// +optional
+	offlineDb *dagger.Directory,
+	// OpenVEX documents; not_affected and fixed statements suppress matching findings.
+	// +optional
+	vex []*dagger.File,
+	// Ignore file (.trivyignore or .trivyignore.yaml); default from tollgate.yaml or the source root.
+	// +optional
+	trivyignore *dagger.File,
+	// Drop vulnerabilities that have no fixed version yet.
+	// +optional
+	ignoreUnfixed bool,
+	// Severities to report (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN); default from tollgate.yaml, else all.
+	// +optional
+	severities []string,
+) (*StageReport, error) {
+	cfg, err := m.loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.scan(ctx, cfg, scanInputs{image: image, imageRef: imageRef, user: registryUsername, password: registryPassword,
+		dbRepository: dbRepository, offlineDB: offlineDb, vex: vex, trivyignore: trivyignore, ignoreUnfixed: ignoreUnfixed, severities: severities})
+	if err != nil {
+		res = model.ErrorResult(scan.Name, scan.Tool(), err)
+	}
+	gate.Apply(res, cfg, now())
+	return newStageReport(res)
+}
+
+type scanInputs struct {
+	image         *dagger.Container
+	imageRef      string
+	user          string
+	password      *dagger.Secret
+	dbRepository  string
+	offlineDB     *dagger.Directory
+	vex           []*dagger.File
+	trivyignore   *dagger.File
+	ignoreUnfixed bool
+	severities    []string
+}
+
+func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) (*model.StageResult, error) {
+	if err := scanOverrides(cfg, in); err != nil {
+		return nil, err
+	}
+	opts, err := scan.OptionsFrom(cfg, "")
+	if err != nil {
+		return nil, err
+	}
+	opts.CacheDir = scanCacheDir
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	sup, err := m.scanSuppressions(ctx, cfg, in)
+	if err != nil {
+		return nil, err
+	}
+
+	t := tools.MustGet("trivy")
+	ctr := dag.Container().From(t.Image).
+		WithDirectory(scanOutDir, dag.Directory()).
+		WithDirectory(scanWorkDir, dag.Directory()).
+		WithWorkdir(scanWorkDir)
+
+	db := in.offlineDB
+	if db == nil && cfg.Scan.DB.Offline {
+		if cfg.Scan.DB.CacheDir == "" || path.IsAbs(cfg.Scan.DB.CacheDir) {
+			return nil, &model.InputError{File: cfg.Path, Err: errors.New("scan.db.offline in Dagger needs the offlineDb argument or a scan.db.cache-dir inside the source directory")}
+		}
+		db = m.Source.Directory(cfg.Scan.DB.CacheDir)
+	}
+	if db != nil {
+		opts.Offline = true
+		if err := checkOfflineDB(ctx, db, opts); err != nil {
+			return nil, err
+		}
+		ctr = ctr.WithDirectory(scanCacheDir, db)
+	} else {
+		// Locked: trivy holds its cache DBs with file locks and gives up after 5s, so parallel
+		// scans on one engine take turns instead of failing.
+		ctr = ctr.WithMountedCache(scanCacheDir, dag.CacheVolume("tollgate-trivy-cache"),
+			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
+	}
+
+	imageArgs, subject, ctr, err := m.scanImage(ctx, cfg, in, ctr)
+	if err != nil {
+		return nil, err
+	}
+	out := scanOutDir + "/" + scan.ReportFile
+	ctr = ctr.WithExec(append([]string{t.ImageBinary}, scan.ImageArgs(opts, imageArgs, out)...),
+		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return nil, daggerToolError(ctx, err)
+	}
+	if code != 0 {
+		stderr, _ := ctr.Stderr(ctx)
+		return nil, scan.ExitError(code, []byte(stderr), subject.Names[0])
+	}
+	raw, err := ctr.File(out).Contents(ctx)
+	if err != nil {
+		return nil, &model.ToolError{Tool: "trivy", Err: fmt.Errorf("exited 0 but wrote no report: %w", err)}
+	}
+	report, err := scan.ParseReport([]byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	subject.Names = append(subject.Names, report.ArtifactName)
+	subject.Names = append(subject.Names, report.Metadata.RepoDigests...)
+	res := &model.StageResult{Stage: scan.Name, Tool: scan.Tool(), Findings: report.Findings()}
+	sup.Apply(res.Findings, subject)
+	return res, nil
+}
+
+// scanOverrides applies the function's arguments over tollgate.yaml.
+func scanOverrides(cfg *config.Config, in scanInputs) error {
+	if in.dbRepository != "" {
+		cfg.Scan.DB.Repository = in.dbRepository
+	}
+	if in.ignoreUnfixed {
+		cfg.Scan.IgnoreUnfixed = true
+	}
+	if len(in.severities) > 0 {
+		cfg.Scan.Severities = nil
+		for _, s := range in.severities {
+			v, err := model.ParseSeverity(s)
+			if err != nil {
+				return &model.InputError{Err: fmt.Errorf("scan: severities: %w", err)}
+			}
+			cfg.Scan.Severities = append(cfg.Scan.Severities, v)
+		}
+	}
+	return nil
+}
+
+// scanImage mounts the image (or sets up registry credentials) and returns trivy's image
+// arguments. A container is exported as an OCI layout tarball, which `trivy image --input` cannot
+// read, so it is unpacked into a layout directory first (the trivy image has tar).
+func (m *Tollgate) scanImage(ctx context.Context, cfg *config.Config, in scanInputs, ctr *dagger.Container) ([]string, scan.Subject, *dagger.Container, error) {
+	var none scan.Subject
+	switch {
+	case in.image != nil && in.imageRef != "":
+		return nil, none, nil, &model.InputError{Err: errors.New("scan: pass either image or imageRef, not both")}
+	case in.image != nil:
+		args, ctr, err := unpackImage(ctx, ctr, in.image.AsTarball(), "container")
+		return args, scan.Subject{Names: []string{"container"}}, ctr, err
+	case in.imageRef != "":
+		if in.user != "" {
+			ctr = ctr.WithEnvVariable("TRIVY_USERNAME", in.user)
+		}
+		if in.password != nil {
+			ctr = ctr.WithSecretVariable("TRIVY_PASSWORD", in.password)
+		}
+		return []string{in.imageRef}, scan.Subject{Names: []string{in.imageRef}}, ctr, nil
+	case cfg.Scan.Image != "":
+		// scan.image from tollgate.yaml: a tarball in the source, else a registry reference.
+		if ok, _ := m.Source.Exists(ctx, cfg.Scan.Image); ok {
+			args, ctr, err := unpackImage(ctx, ctr, m.Source.File(cfg.Scan.Image), cfg.Scan.Image)
+			return args, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, err
+		}
+		return []string{cfg.Scan.Image}, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, nil
+	}
+	return nil, none, nil, &model.InputError{Err: errors.New("scan: no image: pass image (a container) or imageRef, or set scan.image in tollgate.yaml")}
+}
+
+func unpackImage(ctx context.Context, ctr *dagger.Container, tarball *dagger.File, name string) ([]string, *dagger.Container, error) {
+	ctr = ctr.WithMountedFile(scanImageTar, tarball).
+		WithDirectory(scanImageDir, dag.Directory()).
+		WithExec([]string{"tar", "-xf", scanImageTar, "-C", scanImageDir}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := ctr.ExitCode(ctx)
+	if err != nil {
+		return nil, nil, daggerToolError(ctx, err)
+	}
+	if code != 0 {
+		stderr, _ := ctr.Stderr(ctx)
+		return nil, nil, &model.InputError{File: name, Err: fmt.Errorf("not a readable image tarball: %s", tools.LastLines([]byte(stderr), 3))}
+	}
+	if ok, _ := ctr.Exists(ctx, scanImageDir+"/index.json"); ok {
+		return []string{"--input", scanImageDir}, ctr, nil
+	}
+	if ok, _ := ctr.Exists(ctx, scanImageDir+"/manifest.json"); ok {
+		return []string{"--input", scanImageTar}, ctr, nil
+	}
+	return nil, nil, &model.InputError{File: name, Err: errors.New("tarball holds neither an OCI layout (index.json) nor a docker archive (manifest.json)")}
+}
+
+// checkOfflineDB applies the same DB check as the native runner to a Dagger directory.
+func checkOfflineDB(ctx context.Context, db *dagger.Directory, opts scan.Options) error {
+	if ok, _ := db.Exists(ctx, "db/trivy.db"); !ok {
+		return scan.DBUnavailable("offline DB missing: offlineDb has no db/trivy.db; pass a trivy cache directory holding db/trivy.db and db/metadata.json")
+	}
+	b, err := db.File("db/metadata.json").Contents(ctx)
+	if err != nil {
+		return &model.ToolError{Tool: "trivy-db", Err: fmt.Errorf("%w: offlineDb has no readable db/metadata.json: %v", scan.ErrDBUnavailable, err)}
+	}
+	_, err = scan.CheckDBMetadata("offlineDb/db/metadata.json", []byte(b), opts.MaxDBAge, now())
+	return err
+}
+
+// scanSuppressions reads VEX and ignore files from the arguments, else from tollgate.yaml paths
+// in the source directory, and parses them with the native runner's parsers.
+func (m *Tollgate) scanSuppressions(ctx context.Context, cfg *config.Config, in scanInputs) (scan.Suppressions, error) {
+	var sup scan.Suppressions
+	read := func(f *dagger.File, fallback string) (string, []byte, error) {
+		name := fallback
+		if n, err := f.Name(ctx); err == nil && n != "" {
+			name = n
+		}
+		b, err := f.Contents(ctx)
+		if err != nil {
+			return name, nil, &model.InputError{File: name, Err: err}
+		}
+		return name, []byte(b), nil
+	}
+	vexFiles := in.vex
+	if len(vexFiles) == 0 {
+		for _, p := range cfg.Scan.VEX {
+			vexFiles = append(vexFiles, m.Source.File(p))
+		}
+	}
+	for i, f := range vexFiles {
+		name, b, err := read(f, fmt.Sprintf("vex[%d]", i))
+		if err != nil {
+			return sup, err
+		}
+		d, err := scan.ParseVEX(name, b)
+		if err != nil {
+			return sup, err
+		}
+		sup.VEX = append(sup.VEX, d)
+	}
+	ignore := in.trivyignore
+	if ignore == nil {
+		candidates := []string{cfg.Scan.TrivyIgnore}
+		if cfg.Scan.TrivyIgnore == "" {
+			candidates = []string{".trivyignore", ".trivyignore.yaml"}
+		}
+		for _, p := range candidates {
+			if ok, _ := m.Source.Exists(ctx, p); ok {
+				ignore = m.Source.File(p)
+				break
+			} else if cfg.Scan.TrivyIgnore != "" {
+				return sup, &model.InputError{File: p, Err: errors.New("ignore file not found in the source directory")}
+			}
+		}
+	}
+	if ignore != nil {
+		name, b, err := read(ignore, ".trivyignore")
+		if err != nil {
+			return sup, err
+		}
+		rules, err := scan.ParseTrivyIgnore(name, b)
+		if err != nil {
+			return sup, err
+		}
+		sup.Ignores = rules
+	}
+	return sup, nil
+}
+
+// daggerToolError reports an engine failure (or our timeout) as a tool failure: fail closed.
+func daggerToolError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &model.ToolError{Tool: "trivy", Err: fmt.Errorf("did not finish: %w", ctx.Err())}
+	}
+	return &model.ToolError{Tool: "trivy", Err: err}
+}

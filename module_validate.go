@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/dagger"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/gate"
+	"github.com/tollgate-dev/tollgate/internal/manifest"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/schemas"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+	"github.com/tollgate-dev/tollgate/internal/validate"
+)
+
+// goImage fetches the k8s.io/kubernetes module (its OpenAPI spec) through the Go module proxy,
+// with go.sum verification, when the schemas are built inside Dagger.
+const goImage = "golang:1.26-bookworm"
+
+// Where the validate stage's inputs are mounted in the kubeconform container.
+const (
+	validateSchemaDir = "/tollgate/schemas"
+	validateWorkDir   = "/tollgate/work"
+)
+
+// Validate checks the project's Kubernetes manifests (multi-document YAML, JSON, Lists,
+// kustomizations) with the pinned kubeconform against offline schemas: the Kubernetes OpenAPI
+// spec of the configured version plus the CustomResourceDefinitions found among the inputs or
+// in validate.crds. Strict by default: unknown fields fail.
+func (m *Tollgate) Validate(
+	ctx context.Context,
+	// Manifest files or directories (kustomizations too), relative to the source root; default
+	// from tollgate.yaml (validate.paths, else k8s).
+	// +optional
+	paths []string,
+	// Kubernetes version whose schemas to use, e.g. 1.36.0; default from tollgate.yaml.
+	// +optional
+	kubernetesVersion string,
+	// Files or directories with CustomResourceDefinitions, relative to the source root; default
+	// from tollgate.yaml (validate.crds).
+	// +optional
+	crds []string,
+	// Pre-built schema directory (the output of `tollgate schemas build`), for engines that
+	// cannot reach the Go module proxy. Default: built from the k8s.io/kubernetes module.
+	// +optional
+	schemaDir *dagger.Directory,
+) (*StageReport, error) {
+	cfg, err := m.loadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if kubernetesVersion != "" {
+		cfg.Validate.KubernetesVersion = kubernetesVersion
+	}
+	if len(crds) > 0 {
+		cfg.Validate.CRDs = crds
+	}
+	res, err := m.validate(ctx, cfg, paths, schemaDir)
+	if err != nil {
+		res = model.ErrorResult(validate.Name, validate.Tool(), err)
+	}
+	gate.Apply(res, cfg, now())
+	return newStageReport(res)
+}
+
+// validate loads the manifests and builds the schemas with the shared Go code in the module
+// runtime, runs the kubeconform image (scratch: no shell, binary by absolute path) with the
+// shared arguments on the mounted documents and schemas, and reads its output with the shared
+// parser.
+func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []string, schemaDir *dagger.Directory) (*model.StageResult, error) {
+	opts := validate.OptionsFrom(cfg)
+	if len(paths) == 0 {
+		paths = cfg.Validate.Paths
+	}
+	for _, p := range append(append([]string{}, paths...), cfg.Validate.CRDs...) {
+		if c := path.Clean(p); path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
+			return nil, &model.InputError{File: p, Err: fmt.Errorf("manifest paths must be relative to the source directory")}
+		}
+	}
+	// Everything kubeconform reads is written under the module's scratch workdir, so it can be
+	// handed back to the engine with CurrentModule().Workdir and mounted.
+	scratch, err := os.MkdirTemp(".", "tollgate-validate-*")
+	if err != nil {
+		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+	}
+	defer os.RemoveAll(scratch)
+	root := filepath.Join(scratch, "src")
+	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
+	if _, err := src.Export(ctx, root); err != nil {
+		return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("export source: %w", err)}
+	}
+	docs, err := manifest.Load(ctx, paths, root)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+	}
+	var crdDocs []manifest.Document
+	if len(cfg.Validate.CRDs) > 0 {
+		if crdDocs, err = manifest.Load(ctx, cfg.Validate.CRDs, root); err != nil {
+			return nil, err
+		}
+	}
+
+	builtin, err := m.validateSchemas(ctx, opts.KubernetesVersion, schemaDir, filepath.Join(scratch, "cache"))
+	if err != nil {
+		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+	}
+	work := filepath.Join(scratch, "work")
+	plan, err := validate.Prepare(docs, crdDocs, builtin, opts, work)
+	if err != nil {
+		return nil, err
+	}
+	res := &model.StageResult{Stage: validate.Name, Tool: validate.Tool(), Findings: plan.Findings, Rules: validate.Rules(opts.MissingSchemaSeverity)}
+	if plan.Count > 0 {
+		t := tools.MustGet("kubeconform")
+		args := validate.Args(opts, validateSchemaDir, validateWorkDir)
+		ctr := dag.Container().From(t.Image).
+			WithMountedDirectory(validateSchemaDir, dag.CurrentModule().Workdir(builtin)).
+			WithMountedDirectory(validateWorkDir, dag.CurrentModule().Workdir(work)).
+			WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		code, err := ctr.ExitCode(ctx)
+		if err != nil {
+			return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+		}
+		stdout, err := ctr.Stdout(ctx)
+		if err != nil {
+			return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("read output: %w", err)}
+		}
+		stderr, _ := ctr.Stderr(ctx)
+		found, err := plan.Parse([]byte(stdout), []byte(stderr), code)
+		if err != nil {
+			return nil, err
+		}
+		res.Findings = append(res.Findings, found...)
+	}
+	if res.Findings == nil {
+		res.Findings = []model.Finding{}
+	}
+	return res, nil
+}
+
+// validateSchemas returns a local dir (relative to the scratch workdir) holding the built-in
+// schemas: the user's pre-built dir, or one converted here from the OpenAPI spec that a golang
+// container fetches with `go mod download` (checksums verified against go.sum's database).
+func (m *Tollgate) validateSchemas(ctx context.Context, k8sVersion string, prebuilt *dagger.Directory, cacheDir string) (string, error) {
+	ver := schemas.NormalizeVersion(k8sVersion)
+	if prebuilt != nil {
+		dir := schemas.Dir(cacheDir, ver)
+		if _, err := prebuilt.Export(ctx, dir); err != nil {
+			return "", fmt.Errorf("export schema dir: %w", err)
+		}
+		if _, err := schemas.LoadIndex(dir); err != nil {
+			return "", fmt.Errorf("schema dir is not the output of `tollgate schemas build` for %s: %w", ver, err)
+		}
+		return dir, nil
+	}
+	spec := "/go/pkg/mod/" + schemas.Module + "@v" + ver + "/api/openapi-spec/swagger.json"
+	swagger := dag.Container().From(goImage).
+		WithMountedCache("/go/pkg/mod", dag.CacheVolume("tollgate-go-mod")).
+		WithWorkdir("/tmp").
+		WithExec([]string{"go", "mod", "download", schemas.Module + "@v" + ver}).
+		// The module cache is a cache mount; copy the spec out so it is part of the result.
+		WithExec([]string{"cp", spec, "/swagger.json"}).
+		File("/swagger.json")
+	local := filepath.Join(cacheDir, "swagger.json")
+	if _, err := swagger.Export(ctx, local); err != nil {
+		return "", fmt.Errorf("fetch %s@v%s: %w", schemas.Module, ver, err)
+	}
+	return schemas.Build(ctx, schemas.Options{K8sVersion: ver, CacheDir: cacheDir, Swagger: local})
+}
