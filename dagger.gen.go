@@ -119,6 +119,66 @@ func (r *StageReport) UnmarshalJSON(bs []byte) error {
 	return nil
 }
 
+func (r PipelineReport) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Passed bool
+		Stages []*StageReport
+		Sboms  *dagger.Directory
+	}
+	concrete.Passed = r.Passed
+	concrete.Stages = r.Stages
+	concrete.Sboms = r.Sboms
+	return json.Marshal(&concrete)
+}
+
+func (r *PipelineReport) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Passed bool
+		Stages []*StageReport
+		Sboms  *dagger.Directory
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Passed = concrete.Passed
+	r.Stages = concrete.Stages
+	r.Sboms = concrete.Sboms
+	return nil
+}
+
+func (r SbomResult) MarshalJSON() ([]byte, error) {
+	var concrete struct {
+		Spdx      *dagger.File
+		Cyclonedx *dagger.File
+		Files     *dagger.Directory
+		Report    *StageReport
+	}
+	concrete.Spdx = r.Spdx
+	concrete.Cyclonedx = r.Cyclonedx
+	concrete.Files = r.Files
+	concrete.Report = r.Report
+	return json.Marshal(&concrete)
+}
+
+func (r *SbomResult) UnmarshalJSON(bs []byte) error {
+	var concrete struct {
+		Spdx      *dagger.File
+		Cyclonedx *dagger.File
+		Files     *dagger.Directory
+		Report    *StageReport
+	}
+	err := json.Unmarshal(bs, &concrete)
+	if err != nil {
+		return err
+	}
+	r.Spdx = concrete.Spdx
+	r.Cyclonedx = concrete.Cyclonedx
+	r.Files = concrete.Files
+	r.Report = concrete.Report
+	return nil
+}
+
 func (r Finding) MarshalJSON() ([]byte, error) {
 	var concrete struct {
 		Rule     string
@@ -280,6 +340,32 @@ func dispatch(ctx context.Context) (rerr error) {
 func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName string, inputArgs map[string][]byte) (_ any, err error) {
 	_ = inputArgs
 	switch parentName {
+	case "PipelineReport":
+		switch fnName {
+		case "Check":
+			var parent PipelineReport
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*PipelineReport).Check(&parent)
+		case "Report":
+			var parent PipelineReport
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var format string
+			if inputArgs["format"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["format"]), &format)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg format", err))
+				}
+			}
+			return (*PipelineReport).Report(&parent, format)
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
 	case "StageReport":
 		switch fnName {
 		case "Check":
@@ -315,6 +401,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 		}
 	case "Tollgate":
 		switch fnName {
+		case "Gates":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*Tollgate).Gates(&parent, ctx)
 		case "Lint":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -329,6 +422,216 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Lint(&parent, ctx, dockerfiles)
+		case "Pipeline":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image *dagger.Container
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var offlineDb *dagger.Directory
+			if inputArgs["offlineDb"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["offlineDb"]), &offlineDb)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg offlineDb", err))
+				}
+			}
+			return (*Tollgate).Pipeline(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
+		case "Sbom":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image *dagger.Container
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var formats []string
+			if inputArgs["formats"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["formats"]), &formats)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg formats", err))
+				}
+			}
+			return (*Tollgate).Sbom(&parent, ctx, image, imageRef, registryUsername, registryPassword, formats)
+		case "Scan":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image *dagger.Container
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var dbRepository string
+			if inputArgs["dbRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dbRepository"]), &dbRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dbRepository", err))
+				}
+			}
+			var offlineDb *dagger.Directory
+			if inputArgs["offlineDb"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["offlineDb"]), &offlineDb)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg offlineDb", err))
+				}
+			}
+			var vex []*dagger.File
+			if inputArgs["vex"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vex"]), &vex)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vex", err))
+				}
+			}
+			var trivyignore *dagger.File
+			if inputArgs["trivyignore"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["trivyignore"]), &trivyignore)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg trivyignore", err))
+				}
+			}
+			var ignoreUnfixed bool
+			if inputArgs["ignoreUnfixed"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ignoreUnfixed"]), &ignoreUnfixed)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ignoreUnfixed", err))
+				}
+			}
+			var severities []string
+			if inputArgs["severities"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["severities"]), &severities)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg severities", err))
+				}
+			}
+			return (*Tollgate).Scan(&parent, ctx, image, imageRef, registryUsername, registryPassword, dbRepository, offlineDb, vex, trivyignore, ignoreUnfixed, severities)
+		case "Score":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			return (*Tollgate).Score(&parent, ctx, paths)
+		case "Validate":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var kubernetesVersion string
+			if inputArgs["kubernetesVersion"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubernetesVersion"]), &kubernetesVersion)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubernetesVersion", err))
+				}
+			}
+			var crds []string
+			if inputArgs["crds"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["crds"]), &crds)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg crds", err))
+				}
+			}
+			var schemaDir *dagger.Directory
+			if inputArgs["schemaDir"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["schemaDir"]), &schemaDir)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schemaDir", err))
+				}
+			}
+			return (*Tollgate).Validate(&parent, ctx, paths, kubernetesVersion, crds, schemaDir)
 		case "":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

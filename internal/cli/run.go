@@ -22,6 +22,7 @@ import (
 
 func newRunCmd(g *globalOpts, stdout, stderr io.Writer) *cobra.Command {
 	var stages []string
+	var img string
 	var appliers []func(*config.Config)
 	cmd := &cobra.Command{
 		Use:   "run [DIR]",
@@ -32,9 +33,13 @@ func newRunCmd(g *globalOpts, stdout, stderr io.Writer) *cobra.Command {
 			if len(args) == 1 {
 				dir = args[0]
 			}
+			if img != "" {
+				appliers = append(appliers, func(c *config.Config) { c.Scan.Image, c.SBOM.Image = img, img })
+			}
 			return execute(cmd.Context(), g, dir, stages, nil, appliers, stdout, stderr)
 		},
 	}
+	cmd.Flags().StringVar(&img, "image", "", "image for the sbom and scan stages: docker-archive or OCI tarball, OCI layout dir, or registry reference (overrides scan.image and sbom.image)")
 	cmd.Flags().StringSliceVar(&stages, "stages", nil, "stages to run, comma-separated (default: tollgate.yaml's stages, else all): "+strings.Join(config.StageNames(), ","))
 	// Every stage's flags are accepted by run too, so one command line can tune the whole pipeline.
 	seen := map[string]bool{}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
 	"github.com/tollgate-dev/tollgate/internal/stage"
@@ -18,6 +19,7 @@ func Stages() []stage.Stage {
 		lint.Stage(),
 		validate.Stage(),
 		score.Stage(),
+		sbom.Stage(),
 		scan.Stage(),
 	}
 }
