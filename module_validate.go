@@ -121,11 +121,21 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	res := &model.StageResult{Stage: validate.Name, Tool: validate.Tool(), Findings: plan.Findings, Rules: validate.Rules(opts.MissingSchemaSeverity)}
 	if plan.Count > 0 {
 		t := tools.MustGet("kubeconform")
-		args := validate.Args(opts, validateSchemaDir, validateWorkDir)
 		ctr := dag.Container().From(t.Image).
 			WithMountedDirectory(validateSchemaDir, dag.CurrentModule().Workdir(builtin)).
-			WithMountedDirectory(validateWorkDir, dag.CurrentModule().Workdir(work)).
-			WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+			WithMountedDirectory(validateWorkDir, dag.CurrentModule().Workdir(work))
+		// The user's schema dirs live in the source: mount them and point kubeconform there.
+		for i, loc := range opts.SchemaLocations {
+			dir, rest, local := splitSchemaLocation(loc)
+			if !local {
+				continue
+			}
+			mnt := fmt.Sprintf("/tollgate/user-schemas/%d", i)
+			ctr = ctr.WithMountedDirectory(mnt, m.Source.Directory(dir))
+			opts.SchemaLocations[i] = mnt + rest
+		}
+		args := validate.Args(opts, validateSchemaDir, validateWorkDir)
+		ctr = ctr.WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 		code, err := ctr.ExitCode(ctx)
 		if err != nil {
 			return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("run %s: %w", t.Image, err)}
@@ -144,7 +154,25 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if res.Findings == nil {
 		res.Findings = []model.Finding{}
 	}
+	validate.SortFindings(res.Findings)
 	return res, nil
+}
+
+// splitSchemaLocation splits a local schema location (a dir, or a path template) into the
+// directory to mount and the rest of the template; URLs are not local.
+func splitSchemaLocation(loc string) (dir, rest string, local bool) {
+	if strings.Contains(loc, "://") {
+		return "", "", false
+	}
+	prefix, _, isTemplate := strings.Cut(loc, "{{")
+	if !isTemplate {
+		return path.Clean(loc), "", true
+	}
+	cut := strings.LastIndex(prefix, "/") // the directory holding the first templated element
+	if cut < 0 {
+		return ".", "/" + loc, true
+	}
+	return path.Clean(prefix[:cut]), loc[cut:], true
 }
 
 // validateSchemas returns a local dir (relative to the scratch workdir) holding the built-in

@@ -8,11 +8,26 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var (
-	topKeyRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]*):(?:[ \t]+(.*))?$`)
-	// nonStringRe matches plain scalars YAML 1.1 or 1.2 reads as something other than a string.
-	nonStringRe = regexp.MustCompile(`^(?i:[-+]?[0-9._]+(e[-+]?[0-9]+)?|0x[0-9a-f]+|0o?[0-7]+|[-+]?\.inf|\.nan|true|false|yes|no|y|n|on|off|null|~)$`)
-)
+// nonStringRe matches plain scalars YAML 1.1 or 1.2 reads as something other than a string.
+var nonStringRe = regexp.MustCompile(`^(?i:[-+]?[0-9._]+(e[-+]?[0-9]+)?|0x[0-9a-f]+|0o?[0-7]+|[-+]?\.inf|\.nan|true|false|yes|no|y|n|on|off|null|~)$`)
+
+// splitKey reads `key: value` (or `key:`) with a plain key, as the scan needs it.
+func splitKey(line []byte) (key, value []byte, ok bool) {
+	for i, ch := range line {
+		switch {
+		case ch == ':':
+			if i == 0 || (i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t') {
+				return nil, nil, false
+			}
+			return line[:i], bytes.TrimSpace(line[i+1:]), true
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch == '_',
+			i > 0 && (ch >= '0' && ch <= '9' || ch == '.' || ch == '-'):
+		default:
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
+}
 
 // scanHeader reads apiVersion, kind and metadata's name, namespace and generateName from the
 // lines of a block-style YAML document, without decoding the rest. ok is false whenever it
@@ -60,19 +75,19 @@ func scanHeader(name string, c chunk) (Document, bool) {
 			case ind < metaIndent:
 				return Document{}, false
 			case ind == metaIndent:
-				m := topKeyRe.FindSubmatch(line[ind:])
-				if m == nil {
+				key, val, ok := splitKey(line[ind:])
+				if !ok {
 					return Document{}, false
 				}
-				switch k := string(m[1]); k {
+				switch k := string(key); k {
 				case "name", "namespace", "generateName":
-					v, ok := plainString(m[2])
+					v, ok := plainString(val)
 					if _, dup := meta[k]; !ok || dup {
 						return Document{}, false
 					}
 					meta[k] = v
 				default:
-					if !closedValue(m[2]) {
+					if !closedValue(val) {
 						return Document{}, false
 					}
 				}
@@ -80,19 +95,19 @@ func scanHeader(name string, c chunk) (Document, bool) {
 			continue
 		}
 		inMeta = false
-		m := topKeyRe.FindSubmatch(line)
-		if m == nil || !closedValue(m[2]) {
+		key, val, ok := splitKey(line)
+		if !ok || !closedValue(val) {
 			return Document{}, false
 		}
-		switch string(m[1]) {
+		switch string(key) {
 		case "apiVersion":
-			v, ok := plainString(m[2])
+			v, ok := plainString(val)
 			if !ok || seenAPI {
 				return Document{}, false
 			}
 			apiVersion, seenAPI = v, true
 		case "kind":
-			v, ok := plainString(m[2])
+			v, ok := plainString(val)
 			if !ok || seenKind {
 				return Document{}, false
 			}
@@ -102,7 +117,7 @@ func scanHeader(name string, c chunk) (Document, bool) {
 				return Document{}, false
 			}
 			seenMeta = true
-			v := stripComment(m[2])
+			v := stripComment(val)
 			switch {
 			case len(v) == 0:
 				inMeta, metaIndent = true, -1
@@ -131,8 +146,13 @@ func scanHeader(name string, c chunk) (Document, bool) {
 	return d, true
 }
 
-// flowMeta reads `metadata: {name: x, ...}` written on one line.
+// flowMeta reads `metadata: {name: x, ...}` written on one line: with a small reader for the
+// usual simple form, else with a YAML decoder.
 func flowMeta(v []byte, meta map[string]any) bool {
+	if simpleFlowMeta(v, meta) {
+		return true
+	}
+	clear(meta)
 	var m map[string]any
 	if yaml.Unmarshal(v, &m) != nil {
 		return false
@@ -147,6 +167,54 @@ func flowMeta(v []byte, meta map[string]any) bool {
 		}
 	}
 	return true
+}
+
+// simpleFlowMeta reads a one-line flow mapping with plain keys, taking name, namespace and
+// generateName and skipping other entries (nested flow collections included). It gives up on
+// anything else: quotes, anchors, aliases, tags.
+func simpleFlowMeta(v []byte, meta map[string]any) bool {
+	if len(v) < 2 || v[0] != '{' || v[len(v)-1] != '}' || bytes.ContainsAny(v, "\"'&*!#") {
+		return false
+	}
+	inner := v[1 : len(v)-1]
+	depth, start := 0, 0
+	entry := func(e []byte) bool {
+		e = bytes.TrimSpace(e)
+		if len(e) == 0 {
+			return true
+		}
+		key, val, ok := splitKey(e)
+		if !ok {
+			return false
+		}
+		switch k := string(key); k {
+		case "name", "namespace", "generateName":
+			s, ok := plainString(val)
+			if _, dup := meta[k]; !ok || dup {
+				return false
+			}
+			meta[k] = s
+		}
+		return true
+	}
+	for i, ch := range inner {
+		switch ch {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth < 0 {
+				return false
+			}
+		case ',':
+			if depth == 0 {
+				if !entry(inner[start:i]) {
+					return false
+				}
+				start = i + 1
+			}
+		}
+	}
+	return depth == 0 && entry(inner[start:])
 }
 
 // plainString reads a one-line scalar that is certainly a string: plain, or quoted without
@@ -166,7 +234,8 @@ func plainString(v []byte) (string, bool) {
 	case '&', '*', '!', '|', '>', '{', '[', '%', '@', '`', '-', '?', ',', ']', '}':
 		return "", false
 	}
-	if nonStringRe.Match(v) || bytes.Contains(v, []byte(": ")) || bytes.HasSuffix(v, []byte(":")) {
+	maybeNonString := len(v) <= 5 || bytes.IndexByte([]byte("0123456789+-."), v[0]) >= 0
+	if maybeNonString && nonStringRe.Match(v) || bytes.Contains(v, []byte(": ")) || bytes.HasSuffix(v, []byte(":")) {
 		return "", false
 	}
 	return string(v), true

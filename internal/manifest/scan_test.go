@@ -61,6 +61,10 @@ func TestScanHeader(t *testing.T) {
 	}{
 		{"block", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web # c\n  labels:\n    name: not-this\n  namespace: \"shop\"\nspec: {}\n", "apps/v1 Deployment shop/web"},
 		{"flow metadata", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: b, labels: {x: y}}\n", "v1 ConfigMap b/a"},
+		{"flow metadata, nested name skipped", "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {name: fake, x: [a, b]}, name: real}\n", "v1 ConfigMap /real"},
+		{"flow metadata, quoted", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"q\", namespace: 'n'}\n", "v1 ConfigMap n/q"},
+		{"flow metadata, numeric name", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 1}\n", ""},
+		{"flow metadata, alias", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: *a}\n", ""},
 		{"generateName", "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: job-\n", "batch/v1 Job /job-"},
 		{"no metadata", "apiVersion: v1\nkind: Namespace\n", "v1 Namespace /"},
 		{"deep indentation", "apiVersion: v1\nkind: Secret\nmetadata:\n    name: s\nstringData:\n  a: |\n    kind: Fake\n", "v1 Secret /s"},

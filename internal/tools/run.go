@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -22,8 +21,6 @@ type Cmd struct {
 	Dir     string
 	Env     []string // added to a minimal environment; secrets go here, never in Args
 	Timeout time.Duration
-	// Stdin, when set, feeds the process (e.g. documents streamed while they are still read).
-	Stdin io.Reader
 }
 
 // Result is what a tool process left behind.
@@ -45,7 +42,6 @@ func Run(ctx context.Context, name string, c Cmd) (*Result, error) {
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(baseEnv(), c.Env...)
-	cmd.Stdin = c.Stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second

@@ -139,8 +139,8 @@ func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, wo
 		name, named := resultName(d)
 		k := resultKey{d.Kind, d.APIVersion, name}
 		var b *batch
-		for _, c := range batches {
-			if named && !c.solo && c.n < batchSize && !c.names[k] {
+		for j := len(batches) - 1; j >= 0 && named; j-- { // the open batch is almost always the last
+			if c := batches[j]; !c.solo && c.n < batchSize && !c.names[k] {
 				b = c
 				break
 			}

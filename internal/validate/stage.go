@@ -157,12 +157,13 @@ func Validate(ctx context.Context, bin string, docs, crds []manifest.Document, b
 	if res.Findings == nil {
 		res.Findings = []model.Finding{}
 	}
-	sortFindings(res.Findings)
+	SortFindings(res.Findings)
 	res.Duration = time.Since(start)
 	return res, nil
 }
 
-func sortFindings(fs []model.Finding) {
+// SortFindings orders findings by file, line, resource and message.
+func SortFindings(fs []model.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i].Location, fs[j].Location
 		if a.File != b.File {

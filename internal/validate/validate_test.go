@@ -153,3 +153,29 @@ metadata: {name: x, namespace: c}
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// A CRD that cannot become a schema is a finding on the CRD (its custom resources then have no
+// schema), never a silent skip.
+func TestUnusableCRD(t *testing.T) {
+	dir := t.TempDir()
+	body := `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: things.example.com}
+spec:
+  names: {kind: Thing, plural: things}
+  scope: Namespaced
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+---
+apiVersion: example.com/v1
+kind: Thing
+metadata: {name: t}
+`
+	if err := os.WriteFile(filepath.Join(dir, "crd.yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := run1(t, dir, []string{"crd.yaml"}, nil, defaultOptions())
+	got := strings.Join(summarize(res.Findings), ";")
+	if got != "crd.yaml:1 K8S-CRD-SCHEMA;crd.yaml:4 K8S-SCHEMA;crd.yaml:9 K8S-NO-SCHEMA" {
+		t.Errorf("findings %s", got)
+	}
+}
