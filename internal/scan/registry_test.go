@@ -1,10 +1,6 @@
 package scan
 
 import (
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +9,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
@@ -29,17 +24,8 @@ func TestRegistryImageWithCredentials(t *testing.T) {
 	needFixtures(t)
 	toolPath(t, "trivy")
 	const user, pass = "ci-bot", "s3cret-token-value"
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="tollgate-test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	host, stop := testimage.Registry(user, pass)
+	defer stop()
 	ref := host + "/team/fixture:1"
 
 	img, err := tarball.ImageFromPath(fx.vulnDocker, nil)

@@ -87,10 +87,8 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if err != nil {
 		return nil, &model.ToolError{Tool: toolName, Err: err}
 	}
-	version, err := tools.BinaryVersion(bin, tools.MustGet(toolName))
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: err}
-	}
+	// Ensure has verified the binary's build info against the pin.
+	version := tools.MustGet(toolName).Version
 	builtin, err := findBuiltinSchemas(ctx, &opts, env.Tools.CacheDir, progress)
 	if err != nil {
 		if len(opts.SchemaLocations) == 0 {
