@@ -43,6 +43,19 @@ func newProgress(mode string, w io.Writer) *progress {
 	return p
 }
 
+// plan lists the stages up front, so the live view keeps pipeline order and shows waiting ones.
+func (p *progress) plan(stages []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range stages {
+		if _, ok := p.state[s]; !ok {
+			p.order = append(p.order, s)
+			p.state[s] = "waiting"
+		}
+	}
+	p.redraw()
+}
+
 func (p *progress) ticker() {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()

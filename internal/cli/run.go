@@ -129,6 +129,11 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		auto = false
 	}
 	view := newProgress(g.progress, stderr)
+	var names []string
+	for _, s := range stages {
+		names = append(names, s.Name)
+	}
+	view.plan(names)
 	env := &stage.Env{
 		Root:   dir,
 		Config: cfg,

@@ -134,3 +134,17 @@ func TestFailOnFlagOverridesStageThreshold(t *testing.T) {
 		t.Fatalf("--fail-on HIGH must override lint.fail-on: exit %d, want 1: %s", code, stderr)
 	}
 }
+
+func TestLiveProgressRedraws(t *testing.T) {
+	code, _, stderr := tollgate(t, "lint", "-C", filepath.Join(fixtures, "demo"), "--out", "", "--progress", "live")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	// The live view moves the cursor up and clears lines to redraw the stage block in place.
+	if !strings.Contains(stderr, "\x1b[2K") || !strings.Contains(stderr, "lint") || !strings.Contains(stderr, "✓") {
+		t.Errorf("no live view on stderr: %q", stderr)
+	}
+	if strings.Contains(stderr, "lint started") {
+		t.Error("live view also printed plain lines")
+	}
+}
