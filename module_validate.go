@@ -19,10 +19,6 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/validate"
 )
 
-// goImage fetches the k8s.io/kubernetes module (its OpenAPI spec) through the Go module proxy,
-// with go.sum verification, when the schemas are built inside Dagger.
-const goImage = "golang:1.26-bookworm"
-
 // Where the validate stage's inputs are mounted in the kubeconform container.
 const (
 	validateSchemaDir = "/tollgate/schemas"
@@ -191,7 +187,7 @@ func (m *Tollgate) validateSchemas(ctx context.Context, k8sVersion string, prebu
 		return dir, nil
 	}
 	spec := "/go/pkg/mod/" + schemas.Module + "@v" + ver + "/api/openapi-spec/swagger.json"
-	swagger := dag.Container().From(goImage).
+	swagger := dag.Container().From(tools.GoImage).
 		WithMountedCache("/go/pkg/mod", dag.CacheVolume("tollgate-go-mod")).
 		WithWorkdir("/tmp").
 		WithExec([]string{"go", "mod", "download", schemas.Module + "@v" + ver}).
@@ -199,6 +195,7 @@ func (m *Tollgate) validateSchemas(ctx context.Context, k8sVersion string, prebu
 		WithExec([]string{"cp", spec, "/swagger.json"}).
 		File("/swagger.json")
 	local := filepath.Join(cacheDir, "swagger.json")
+	// Inside a module, Export writes into this runtime container, where schemas.Build reads it.
 	if _, err := swagger.Export(ctx, local); err != nil {
 		return "", fmt.Errorf("fetch %s@v%s: %w", schemas.Module, ver, err)
 	}

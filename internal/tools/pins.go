@@ -68,3 +68,8 @@ func MustGet(name string) Tool {
 	}
 	return t
 }
+
+// GoImage is the Go toolchain image the Dagger module uses to fetch Go modules (the Kubernetes
+// OpenAPI spec inside k8s.io/kubernetes) with go.sum verification; the Go release Tollgate is
+// built and tested with.
+const GoImage = "golang:1.26.8-bookworm"
