@@ -24,6 +24,18 @@ func (m *Tollgate) Lint(
 	}
 	if len(dockerfiles) == 0 {
 		dockerfiles = cfg.Lint.Dockerfiles
+		if cfg.Lint.DockerfilesDefaulted {
+			found := false
+			for _, p := range dockerfiles {
+				if ok, _ := m.Source.Exists(ctx, p); ok {
+					found = true
+				}
+			}
+			if !found {
+				return newStageReport(&model.StageResult{Stage: lint.Name, Tool: lint.Tool(), Status: model.StatusSkipped,
+					Findings: []model.Finding{}, Error: "nothing to check: Dockerfile not found (set lint.dockerfiles in tollgate.yaml)"})
+			}
+		}
 	}
 	var inputs []lint.Input
 	for _, p := range dockerfiles {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
+	"github.com/tollgate-dev/tollgate/internal/stage"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/gate"
@@ -50,6 +51,7 @@ func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
+	defaulted := len(paths) == 0 && len(cfg.Score.Paths) == 0 && cfg.Validate.PathsDefaulted
 	paths, err := scorePaths(cfg, paths)
 	if err != nil {
 		return nil, err
@@ -64,6 +66,9 @@ func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string
 	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
 	if _, err := src.Export(ctx, root); err != nil {
 		return nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("export source: %w", err)}
+	}
+	if r := (&stage.Env{Root: root}).SkipMissingDefaults(score.Name, score.Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
+		return r, nil
 	}
 	docs, err := manifest.Load(ctx, paths, root)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
+	"github.com/tollgate-dev/tollgate/internal/stage"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/gate"
@@ -71,6 +72,7 @@ func (m *Tollgate) Validate(
 // parser.
 func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []string, schemaDir *dagger.Directory) (*model.StageResult, error) {
 	opts := validate.OptionsFrom(cfg)
+	defaulted := len(paths) == 0 && cfg.Validate.PathsDefaulted
 	if len(paths) == 0 {
 		paths = cfg.Validate.Paths
 	}
@@ -90,6 +92,9 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
 	if _, err := src.Export(ctx, root); err != nil {
 		return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("export source: %w", err)}
+	}
+	if r := (&stage.Env{Root: root}).SkipMissingDefaults(validate.Name, validate.Tool(), defaulted, paths, "set validate.paths in tollgate.yaml"); r != nil {
+		return r, nil
 	}
 	docs, err := manifest.Load(ctx, paths, root)
 	if err != nil {

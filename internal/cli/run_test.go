@@ -148,3 +148,30 @@ func TestLiveProgressRedraws(t *testing.T) {
 		t.Error("live view also printed plain lines")
 	}
 }
+
+func TestMissingDefaultInputsSkipButConfiguredOnesFail(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := tollgate(t, "run", dir, "--out", "", "--progress", "none", "--format", "json")
+	if code != 0 {
+		t.Fatalf("empty project: exit %d, want 0: %s", code, stderr)
+	}
+	for _, s := range decodeReport(t, out).Stages {
+		if s.Status != "skipped" {
+			t.Errorf("%s: status %s, want skipped", s.Stage, s.Status)
+		}
+	}
+	// Paths the user named must exist: a typo is bad input, not a silent skip.
+	writeFile(t, filepath.Join(dir, "tollgate.yaml"), "validate:\n  paths: [manifests]\nlint:\n  dockerfiles: [build/Dockerfile]\n")
+	code, out, stderr = tollgate(t, "run", dir, "--stages", "lint,validate", "--out", "", "--progress", "none", "--format", "json")
+	if code != 2 {
+		t.Fatalf("configured missing inputs: exit %d, want 2: %s", code, stderr)
+	}
+	for _, s := range decodeReport(t, out).Stages {
+		if s.Status != "error" {
+			t.Errorf("%s: status %s, want error", s.Stage, s.Status)
+		}
+	}
+	if !strings.Contains(stderr, "manifests") || !strings.Contains(stderr, "build/Dockerfile") {
+		t.Errorf("errors do not name the missing paths: %s", stderr)
+	}
+}

@@ -13,6 +13,8 @@ type Lint struct {
 	// Rules tunes single rules by ID (docs/rules.md lists them). The lint stage rejects an
 	// unknown ID: config cannot import the rule registry without an import cycle.
 	Rules map[string]RuleSetting `yaml:"rules"`
+	// DockerfilesDefaulted is true when Dockerfiles came from the default, not the file.
+	DockerfilesDefaulted bool `yaml:"-"`
 }
 
 // RuleSetting changes one rule's severity or turns it off.
@@ -24,5 +26,6 @@ type RuleSetting struct {
 func (l *Lint) defaults() {
 	if len(l.Dockerfiles) == 0 {
 		l.Dockerfiles = []string{"Dockerfile"}
+		l.DockerfilesDefaulted = true
 	}
 }

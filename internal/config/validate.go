@@ -18,11 +18,14 @@ type Validate struct {
 	SchemaLocations []string `yaml:"schema-locations"`
 	// MissingSchemaSeverity is the severity of a resource with no schema (default HIGH).
 	MissingSchemaSeverity model.Severity `yaml:"missing-schema-severity"`
+	// PathsDefaulted is true when Paths came from the default, not the file.
+	PathsDefaulted bool `yaml:"-"`
 }
 
 func (v *Validate) defaults() {
 	if len(v.Paths) == 0 {
 		v.Paths = []string{"k8s"}
+		v.PathsDefaulted = true
 	}
 	if v.KubernetesVersion == "" {
 		v.KubernetesVersion = "1.36.0"

@@ -36,6 +36,9 @@ func Stage() stage.Stage {
 			if len(paths) == 0 {
 				paths = env.Config.Lint.Dockerfiles
 			}
+			if r := env.SkipMissingDefaults(Name, Tool(), env.Config.Lint.DockerfilesDefaulted, paths, "set lint.dockerfiles in tollgate.yaml"); r != nil {
+				return r, nil
+			}
 			inputs := make([]Input, 0, len(paths))
 			for _, p := range paths {
 				in, err := ReadInput(env.Root, p)

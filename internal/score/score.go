@@ -200,6 +200,10 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		return nil, err
 	}
 	paths := Paths(env)
+	defaulted := len(env.Config.Score.Paths) == 0 && env.Config.Validate.PathsDefaulted
+	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
+		return r, nil
+	}
 	docs, err := manifest.Load(ctx, paths, env.Root)
 	if err != nil {
 		return nil, fmt.Errorf("score: %w", err)

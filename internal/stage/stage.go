@@ -4,7 +4,10 @@ package stage
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -57,4 +60,20 @@ type Stage struct {
 	Usage string
 	// Short is the one-line help of `tollgate <stage>`.
 	Short string
+}
+
+// SkipMissingDefaults returns a skipped result when a stage's inputs are the config defaults
+// (not named by the user) and none of them exist: a project without manifests, or without a
+// Dockerfile, is not an error. It returns nil when the stage should run.
+func (e *Env) SkipMissingDefaults(stageName string, tool model.Tool, defaulted bool, paths []string, hint string) *model.StageResult {
+	if len(e.Args) > 0 || !defaulted {
+		return nil
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(e.Path(p)); err == nil {
+			return nil
+		}
+	}
+	return &model.StageResult{Stage: stageName, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
+		Error: fmt.Sprintf("nothing to check: %s not found (%s)", strings.Join(paths, ", "), hint)}
 }

@@ -57,6 +57,9 @@ func flags(fs *pflag.FlagSet) func(c *config.Config) {
 }
 
 func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	if r := env.SkipMissingDefaults(Name, Tool(), env.Config.Validate.PathsDefaulted, env.Config.Validate.Paths, "set validate.paths in tollgate.yaml"); r != nil {
+		return r, nil
+	}
 	opts := OptionsFrom(env.Config)
 	opts.Workers = runtime.NumCPU()
 	if err := opts.Check(env.Config.Path); err != nil {
