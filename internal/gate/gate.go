@@ -95,7 +95,10 @@ func endOfDay(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1)
 }
 
+// addNote records why a suppression no longer applies, in the message (so every report format
+// shows it) and in Extra["note"] (for machines).
 func addNote(f *model.Finding, note string) {
+	f.Message += " [" + note + "]"
 	if f.Extra == nil {
 		f.Extra = map[string]string{}
 	}

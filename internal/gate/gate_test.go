@@ -65,8 +65,9 @@ func TestApply(t *testing.T) {
 			if got := len(r.Suppressed()); got != tt.wantSupp {
 				t.Errorf("suppressed = %d, want %d", got, tt.wantSupp)
 			}
-			if tt.wantNoteHas != "" && (len(r.Findings) == 0 || !strings.Contains(r.Findings[0].Extra["note"], tt.wantNoteHas)) {
-				t.Errorf("note %q lacks %q", r.Findings[0].Extra["note"], tt.wantNoteHas)
+			if tt.wantNoteHas != "" && (len(r.Findings) == 0 || !strings.Contains(r.Findings[0].Extra["note"], tt.wantNoteHas) ||
+				!strings.Contains(r.Findings[0].Message, tt.wantNoteHas)) {
+				t.Errorf("note %q / message %q lack %q", r.Findings[0].Extra["note"], r.Findings[0].Message, tt.wantNoteHas)
 			}
 		})
 	}
