@@ -7,9 +7,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
+	"github.com/tollgate-dev/tollgate/internal/model"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 )
@@ -60,3 +63,24 @@ func (m *Tollgate) loadConfig(ctx context.Context) (*config.Config, error) {
 
 // now is the clock for ignore expiry; a function so tests of pure parts can stay deterministic.
 func now() time.Time { return time.Now() }
+
+// exportSource copies the project source (without VCS data and dependencies) into dir in the
+// module's runtime container, where the shared Go code (manifest loading, kustomize) reads it.
+// Inside a module, Export writes to the runtime container, not the caller's host.
+func (m *Tollgate) exportSource(ctx context.Context, dir string) error {
+	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
+	if _, err := src.Export(ctx, dir); err != nil {
+		return fmt.Errorf("export source: %w", err)
+	}
+	return nil
+}
+
+// insideSource rejects paths that leave the source directory: the module only sees the source.
+func insideSource(paths []string) error {
+	for _, p := range paths {
+		if c := path.Clean(p); path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
+			return &model.InputError{File: p, Err: fmt.Errorf("manifest paths must be relative to the source directory")}
+		}
+	}
+	return nil
+}

@@ -63,9 +63,8 @@ func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string
 		return nil, &model.ToolError{Tool: "kube-score", Err: err}
 	}
 	defer os.RemoveAll(root)
-	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
-	if _, err := src.Export(ctx, root); err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("export source: %w", err)}
+	if err := m.exportSource(ctx, root); err != nil {
+		return nil, &model.ToolError{Tool: "kube-score", Err: err}
 	}
 	if r := (&stage.Env{Root: root}).SkipMissingDefaults(score.Name, score.Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
@@ -123,10 +122,5 @@ func scorePaths(cfg *config.Config, paths []string) ([]string, error) {
 	if len(paths) == 0 {
 		paths = score.ConfigPaths(cfg)
 	}
-	for _, p := range paths {
-		if c := path.Clean(p); path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
-			return nil, &model.InputError{File: p, Err: fmt.Errorf("manifest paths must be relative to the source directory")}
-		}
-	}
-	return paths, nil
+	return paths, insideSource(paths)
 }

@@ -76,10 +76,8 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if len(paths) == 0 {
 		paths = cfg.Validate.Paths
 	}
-	for _, p := range append(append([]string{}, paths...), cfg.Validate.CRDs...) {
-		if c := path.Clean(p); path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
-			return nil, &model.InputError{File: p, Err: fmt.Errorf("manifest paths must be relative to the source directory")}
-		}
+	if err := insideSource(append(append([]string{}, paths...), cfg.Validate.CRDs...)); err != nil {
+		return nil, err
 	}
 	// Everything kubeconform reads is written under the module's scratch workdir, so it can be
 	// handed back to the engine with CurrentModule().Workdir and mounted.
@@ -89,9 +87,8 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	}
 	defer os.RemoveAll(scratch)
 	root := filepath.Join(scratch, "src")
-	src := m.Source.Filter(dagger.DirectoryFilterOpts{Exclude: []string{".git", "node_modules"}})
-	if _, err := src.Export(ctx, root); err != nil {
-		return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("export source: %w", err)}
+	if err := m.exportSource(ctx, root); err != nil {
+		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
 	}
 	if r := (&stage.Env{Root: root}).SkipMissingDefaults(validate.Name, validate.Tool(), defaulted, paths, "set validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
