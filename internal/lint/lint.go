@@ -100,7 +100,7 @@ func lintOne(ctx context.Context, opts Options, rules []rule, in Input) ([]model
 			f := model.Finding{
 				Stage:    Name,
 				RuleID:   r.ID,
-				Severity: r.Severity,
+				Severity: capSeverity(r.Severity, h.atMost),
 				Title:    r.Name,
 				Message:  h.msg,
 				Location: model.Location{File: in.Path, Line: h.line, Resource: h.resource},
@@ -137,4 +137,11 @@ func Rules() []model.Rule {
 		out = append(out, r.Rule)
 	}
 	return out
+}
+
+func capSeverity(s, atMost model.Severity) model.Severity {
+	if atMost != model.SeverityUnknown && atMost < s {
+		return atMost
+	}
+	return s
 }

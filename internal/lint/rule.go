@@ -27,6 +27,8 @@ type hit struct {
 	anchor   int    // the instruction's first line, where an inline ignore applies; 0 = line
 	msg      string // what is wrong here, in one sentence
 	resource string // image reference or stage, when useful for ignores
+	// atMost caps the rule's severity for this hit when the evidence is weaker (0 = no cap).
+	atMost model.Severity
 }
 
 // newRule fills the URL of a Tollgate rule from its ID.

@@ -46,6 +46,12 @@ func checkRootUser(df *dockerfile, _ *Options) []hit {
 			return []hit{{line: c.start, msg: fmt.Sprintf("the final image runs as root: USER %s%s", u.User, where)}}
 		}
 	}
+	// Images published for non-root use (distroless ":nonroot", "...-nonroot" tags) default to an
+	// unprivileged user; relying on that silently is still worth a note, not a blocking finding.
+	if root := df.lineage()[len(df.lineage())-1]; root.external() && nonRootTag(root.base) {
+		return []hit{{line: final.line, atMost: model.SeverityLow,
+			msg: fmt.Sprintf("the final stage sets no USER and relies on the non-root default user of %s; declare it with USER", root.base)}}
+	}
 	return []hit{{line: final.line, msg: "the final stage sets no USER, so the container runs as the base image's user (root unless the base says otherwise)"}}
 }
 
@@ -97,4 +103,15 @@ func checkSudo(df *dockerfile, _ *Options) []hit {
 		}
 	}
 	return hs
+}
+
+// nonRootTag reports whether an image reference's tag marks a non-root variant (distroless
+// "nonroot", "debug-nonroot", "latest-nonroot"...).
+func nonRootTag(ref string) bool {
+	ref, _, _ = strings.Cut(ref, "@")
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return false
+	}
+	return strings.Contains(strings.ToLower(ref[i+1:]), "nonroot")
 }
