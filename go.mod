@@ -1,6 +1,6 @@
 module github.com/tollgate-dev/tollgate
 
-go 1.26.8
+go 1.26.3
 
 require (
 	github.com/CycloneDX/cyclonedx-go v0.11.0

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -79,7 +80,7 @@ func (m *Tollgate) exportSource(ctx context.Context, dir string) error {
 func insideSource(paths []string) error {
 	for _, p := range paths {
 		if c := path.Clean(p); path.IsAbs(p) || c == ".." || strings.HasPrefix(c, "../") {
-			return &model.InputError{File: p, Err: fmt.Errorf("manifest paths must be relative to the source directory")}
+			return &model.InputError{File: p, Err: errors.New("paths must lie inside the source directory: the module sees only the source")}
 		}
 	}
 	return nil

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
+
+	"github.com/tollgate-dev/tollgate/internal/dagger"
 
 	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/lint"
@@ -12,6 +15,8 @@ import (
 
 // Lint checks the project's Dockerfiles with BuildKit's parser and linter plus Tollgate's
 // security rules, and gates the result.
+//
+// +cache="session"
 func (m *Tollgate) Lint(
 	ctx context.Context,
 	// Dockerfiles to lint, relative to the source root; default from tollgate.yaml (Dockerfile).
@@ -37,8 +42,29 @@ func (m *Tollgate) Lint(
 			}
 		}
 	}
+	var res *model.StageResult
+	inputs, err := m.lintInputs(ctx, dockerfiles)
+	if err == nil {
+		res, err = lint.Lint(ctx, lint.OptionsFrom(cfg), inputs)
+	}
+	if err != nil {
+		res = model.ErrorResult(lint.Name, lint.Tool(), err)
+	}
+	gate.Apply(res, cfg, now())
+	return newStageReport(res)
+}
+
+// lintInputs reads the Dockerfiles and their ignore files from the source. A Dockerfile that is
+// not there is the user's input error (the stage reports it), not an engine failure.
+func (m *Tollgate) lintInputs(ctx context.Context, dockerfiles []string) ([]lint.Input, error) {
+	if err := insideSource(dockerfiles); err != nil {
+		return nil, err
+	}
 	var inputs []lint.Input
 	for _, p := range dockerfiles {
+		if ok, err := m.Source.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType}); err == nil && !ok {
+			return nil, &model.InputError{File: p, Err: errors.New("Dockerfile not found in the source directory")}
+		}
 		content, err := m.Source.File(p).Contents(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
@@ -58,10 +84,5 @@ func (m *Tollgate) Lint(
 		}
 		inputs = append(inputs, in)
 	}
-	res, err := lint.Lint(ctx, lint.OptionsFrom(cfg), inputs)
-	if err != nil {
-		res = model.ErrorResult(lint.Name, lint.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return inputs, nil
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
 
@@ -22,12 +24,14 @@ type PipelineReport struct {
 }
 
 // Pipeline runs every stage: Dockerfile lint, manifest validation and scoring, and — when an
-// image is given — SBOM and vulnerability scan. Stages run in parallel; each is gated on its
-// own, and a stage that errors fails closed.
+// image is given or tollgate.yaml names one (scan.image, sbom.image) — SBOM and vulnerability
+// scan. Stages run in parallel; each is gated on its own, and a stage that errors fails closed.
+//
+// +cache="session"
 func (m *Tollgate) Pipeline(
 	ctx context.Context,
-	// Image to describe and scan, e.g. the output of a build. Without it (or imageRef) the sbom
-	// and scan stages are skipped.
+	// Image to describe and scan, e.g. the output of a build. Without it (or imageRef, or an
+	// image in tollgate.yaml) the sbom and scan stages are skipped.
 	// +optional
 	image *dagger.Container,
 	// Registry reference to describe and scan instead of a container.
@@ -47,17 +51,6 @@ func (m *Tollgate) Pipeline(
 	cfg, err := m.loadConfig(ctx)
 	if err != nil {
 		return nil, err
-	}
-	enabled := func(stage string) bool {
-		if len(cfg.Stages) == 0 {
-			return true
-		}
-		for _, s := range cfg.Stages {
-			if s == stage {
-				return true
-			}
-		}
-		return false
 	}
 	hasImage := image != nil || imageRef != ""
 	type job struct {
@@ -84,12 +77,8 @@ func (m *Tollgate) Pipeline(
 	out := &PipelineReport{Stages: make([]*StageReport, len(jobs)), Sboms: dag.Directory()}
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		switch {
-		case !enabled(j.name):
-			out.Stages[i] = skipped(j.name, "not in tollgate.yaml stages")
-			continue
-		case (j.name == "sbom" || j.name == "scan") && !hasImage:
-			out.Stages[i] = skipped(j.name, "no image given (pass --image or --image-ref)")
+		if why := pipelineSkip(j.name, cfg, hasImage); why != "" {
+			out.Stages[i] = skipped(j.name, why)
 			continue
 		}
 		wg.Add(1)
@@ -117,6 +106,23 @@ func (m *Tollgate) Pipeline(
 		}
 	}
 	return out, nil
+}
+
+// pipelineSkip says why the pipeline skips a stage, "" when it runs it: the stage is not in
+// tollgate.yaml's stages, or it needs an image and none was given as an argument or in
+// tollgate.yaml (a configured image counts: skipping a configured scan would pass it unchecked).
+func pipelineSkip(stage string, cfg *config.Config, hasImage bool) string {
+	if len(cfg.Stages) > 0 && !slices.Contains(cfg.Stages, stage) {
+		return "not in tollgate.yaml stages"
+	}
+	noImage := "no image given (pass --image or --image-ref, or set scan.image in tollgate.yaml)"
+	switch {
+	case stage == "scan" && !hasImage && strings.TrimSpace(cfg.Scan.Image) == "":
+		return noImage
+	case stage == "sbom" && !hasImage && sbomConfigImage(cfg.SBOM.Image, cfg.Scan.Image) == "":
+		return noImage
+	}
+	return ""
 }
 
 func skipped(stage, why string) *StageReport {
@@ -158,10 +164,11 @@ func (p *PipelineReport) Check() error {
 	return fmt.Errorf("tollgate: %d gate(s) failed:\n%s", len(failed), strings.Join(failed, "\n"))
 }
 
-// Gates runs the image-independent gates (lint, validate, score) on the workspace and fails
-// unless they pass; `dagger check` runs it.
+// Gates runs the pipeline's gates on the workspace (lint, validate, score, and sbom and scan
+// when tollgate.yaml names an image) and fails unless they pass; `dagger check` runs it.
 //
 // +check
+// +cache="session"
 func (m *Tollgate) Gates(ctx context.Context) error {
 	p, err := m.Pipeline(ctx, nil, "", "", nil, nil)
 	if err != nil {

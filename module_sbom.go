@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
@@ -19,14 +21,17 @@ import (
 // Paths inside the syft container (scratch image, no shell, runs as root, WORKDIR /tmp).
 const (
 	sbomImagePath = "/tollgate/image.tar"
+	sbomImageDir  = "/tollgate/image"
 	sbomOutDir    = "/tollgate/sbom"
 )
 
 // SbomResult is the SBOM stage's outcome: the SBOM files and the gated stage report.
 type SbomResult struct {
-	// SPDX 2.3 JSON SBOM (empty when spdx-json was not requested or syft failed).
+	// SPDX 2.3 JSON SBOM. Unset (selecting it is an error) when spdx-json was not requested or the
+	// stage errored or was skipped; Files is always set.
 	Spdx *dagger.File
-	// CycloneDX 1.6 JSON SBOM (empty when cyclonedx-json was not requested or syft failed).
+	// CycloneDX 1.6 JSON SBOM. Unset (selecting it is an error) when cyclonedx-json was not
+	// requested or the stage errored or was skipped; Files is always set.
 	Cyclonedx *dagger.File
 	// Directory holding every SBOM written (sbom.spdx.json, sbom.cdx.json).
 	Files *dagger.Directory
@@ -37,6 +42,8 @@ type SbomResult struct {
 // Sbom describes an image with the pinned syft in its official image and returns SPDX 2.3 and
 // CycloneDX 1.6 JSON SBOMs (as configured in tollgate.yaml sbom.formats), the artifacts to store
 // and attest. Pass a container, or a registry reference (with credentials for a private registry).
+//
+// +cache="session"
 func (m *Tollgate) Sbom(
 	ctx context.Context,
 	// Image to describe, e.g. the output of a build.
@@ -63,8 +70,10 @@ func (m *Tollgate) Sbom(
 		formats = cfg.SBOM.Formats
 	}
 	out := &SbomResult{Files: dag.Directory()}
-	res, err := m.sbom(ctx, out, image, imageRef, registryUsername, registryPassword, formats)
+	res, err := m.sbom(ctx, out, cfg, image, imageRef, registryUsername, registryPassword, formats)
 	if err != nil {
+		// No artifact from a failed run: nothing half-made to store or attest.
+		out.Spdx, out.Cyclonedx, out.Files = nil, nil, dag.Directory()
 		res = model.ErrorResult(sbom.Name, sbom.Tool(), err)
 	}
 	gate.Apply(res, cfg, now())
@@ -74,13 +83,37 @@ func (m *Tollgate) Sbom(
 	return out, nil
 }
 
-func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, image *dagger.Container, imageRef, user string,
+func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, cfg *config.Config, image *dagger.Container, imageRef, user string,
 	password *dagger.Secret, formatNames []string) (*model.StageResult, error) {
 	fs, err := sbom.FormatsFor(formatNames)
 	if err != nil {
 		return nil, &model.InputError{Err: err}
 	}
+	// sbom.image or scan.image from tollgate.yaml: a tarball or OCI layout dir in the source,
+	// else a registry reference.
+	var local *dagger.File
+	var localDir *dagger.Directory
+	configured := ""
+	if image == nil && imageRef == "" {
+		configured = sbomConfigImage(cfg.SBOM.Image, cfg.Scan.Image)
+	}
+	if configured != "" {
+		if ok, _ := m.Source.Exists(ctx, configured, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType}); ok {
+			local = m.Source.File(configured)
+		} else if ok, _ := m.Source.Exists(ctx, configured, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType}); ok {
+			localDir = m.Source.Directory(configured)
+		} else {
+			imageRef = configured
+		}
+	}
 	source, subject, authority, err := sbomSource(image != nil, imageRef)
+	switch {
+	case local != nil:
+		// No scheme: syft tells a docker archive from an OCI archive itself.
+		source, subject, err = sbomImagePath, configured, nil
+	case localDir != nil:
+		source, subject, err = "oci-dir:"+sbomImageDir, configured, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +128,23 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, image *dagger.Cont
 		k, v, _ := strings.Cut(kv, "=")
 		ctr = ctr.WithEnvVariable(k, v)
 	}
-	if image != nil {
+	switch {
+	case image != nil:
 		// AsTarball writes an OCI image layout tarball, which syft reads as oci-archive.
 		ctr = ctr.WithMountedFile(sbomImagePath, image.AsTarball())
-	} else if password != nil {
-		ctr = ctr.WithEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", authority).
-			WithEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", user).
-			WithSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", password)
+	case local != nil:
+		ctr = ctr.WithMountedFile(sbomImagePath, local)
+	case localDir != nil:
+		ctr = ctr.WithMountedDirectory(sbomImageDir, localDir)
+	default:
+		// A registry tag can move, and the engine caches an exec by its inputs: describe the image
+		// the tag names now, not the one it named when this exec last ran.
+		ctr = ctr.WithEnvVariable("TOLLGATE_SBOM_AT", now().UTC().Format(time.RFC3339Nano))
+		if password != nil {
+			ctr = ctr.WithEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", authority).
+				WithEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", user).
+				WithSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", password)
+		}
 	}
 	ctr = ctr.WithExec(append([]string{t.ImageBinary}, sbom.Args(source, fs, sbomOutDir, subject)...),
 		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
@@ -130,11 +173,18 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, image *dagger.Cont
 	}
 	res, err := sbom.Result(subject, fs, outputs)
 	if err != nil {
-		out.Spdx, out.Cyclonedx = nil, nil
 		return nil, err
 	}
 	out.Files = ctr.Directory(sbomOutDir)
 	return res, nil
+}
+
+// sbomConfigImage is the image tollgate.yaml names for the SBOM: sbom.image, else scan.image.
+func sbomConfigImage(sbomImage, scanImage string) string {
+	if s := strings.TrimSpace(sbomImage); s != "" {
+		return s
+	}
+	return strings.TrimSpace(scanImage)
 }
 
 // sbomSource picks syft's source argument, the SBOM's subject name and the registry authority

@@ -39,3 +39,17 @@ func TestSbomSource(t *testing.T) {
 		}
 	}
 }
+
+func TestSbomConfigImage(t *testing.T) {
+	tests := []struct{ sbom, scan, want string }{
+		{"", "", ""},
+		{"sbom.tar", "scan.tar", "sbom.tar"},
+		{"", "registry.example/app:1", "registry.example/app:1"},
+		{"  ", " app.tar ", "app.tar"},
+	}
+	for _, tc := range tests {
+		if got := sbomConfigImage(tc.sbom, tc.scan); got != tc.want {
+			t.Errorf("sbomConfigImage(%q, %q) = %q, want %q", tc.sbom, tc.scan, got, tc.want)
+		}
+	}
+}

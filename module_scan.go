@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
@@ -28,6 +29,8 @@ const (
 // gates the findings (default: fail on HIGH or CRITICAL). Trivy scans the image itself, not an
 // SBOM, so OS packages whose name differs from their source package are matched. VEX
 // not_affected/fixed statements and .trivyignore entries suppress findings visibly.
+//
+// +cache="session"
 func (m *Tollgate) Scan(
 	ctx context.Context,
 	// Image to scan, e.g. the output of a build.
@@ -137,6 +140,12 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) 
 	if err != nil {
 		return nil, err
 	}
+	if scanReadsMutableState(opts.Offline, imageArgs) {
+		// The engine caches an exec by its inputs, and neither the DB in the cache volume nor the
+		// image behind a registry tag is one of them: without this, a later scan would replay an
+		// old report and miss CVEs published since.
+		ctr = ctr.WithEnvVariable("TOLLGATE_SCAN_AT", now().UTC().Format(time.RFC3339Nano))
+	}
 	out := scanOutDir + "/" + scan.ReportFile
 	ctr = ctr.WithExec(append([]string{t.ImageBinary}, scan.ImageArgs(opts, imageArgs, out)...),
 		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
@@ -161,6 +170,12 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) 
 	res := &model.StageResult{Stage: scan.Name, Tool: scan.Tool(), Findings: report.Findings()}
 	sup.Apply(res.Findings, subject)
 	return res, nil
+}
+
+// scanReadsMutableState is true when trivy's report depends on more than the exec's inputs: a
+// DB downloaded into the cache volume, or an image pulled from a registry by reference.
+func scanReadsMutableState(offline bool, imageArgs []string) bool {
+	return !offline || len(imageArgs) == 0 || imageArgs[0] != "--input"
 }
 
 // scanOverrides applies the function's arguments over tollgate.yaml.
@@ -204,7 +219,12 @@ func (m *Tollgate) scanImage(ctx context.Context, cfg *config.Config, in scanInp
 		}
 		return []string{in.imageRef}, scan.Subject{Names: []string{in.imageRef}}, ctr, nil
 	case cfg.Scan.Image != "":
-		// scan.image from tollgate.yaml: a tarball in the source, else a registry reference.
+		// scan.image from tollgate.yaml: a tarball or OCI layout dir in the source, else a registry
+		// reference.
+		if ok, _ := m.Source.Exists(ctx, cfg.Scan.Image, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType}); ok {
+			ctr = ctr.WithDirectory(scanImageDir, m.Source.Directory(cfg.Scan.Image))
+			return []string{"--input", scanImageDir}, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, nil
+		}
 		if ok, _ := m.Source.Exists(ctx, cfg.Scan.Image); ok {
 			args, ctr, err := unpackImage(ctx, ctr, m.Source.File(cfg.Scan.Image), cfg.Scan.Image)
 			return args, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, err

@@ -25,6 +25,8 @@ const scoreInputDir = "/tollgate/manifests"
 // Score scores the project's Kubernetes manifests with the pinned kube-score (security context,
 // resources, probes, NetworkPolicy targeting, image tag and pull policy) and gates the result:
 // kube-score CRITICAL maps to HIGH and WARNING to MEDIUM unless tollgate.yaml says otherwise.
+//
+// +cache="session"
 func (m *Tollgate) Score(
 	ctx context.Context,
 	// Manifest files or directories (kustomizations too), relative to the source root; default from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -30,6 +31,8 @@ const (
 // kustomizations) with the pinned kubeconform against offline schemas: the Kubernetes OpenAPI
 // spec of the configured version plus the CustomResourceDefinitions found among the inputs or
 // in validate.crds. Strict by default: unknown fields fail.
+//
+// +cache="session"
 func (m *Tollgate) Validate(
 	ctx context.Context,
 	// Manifest files or directories (kustomizations too), relative to the source root; default
@@ -72,6 +75,10 @@ func (m *Tollgate) Validate(
 // parser.
 func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []string, schemaDir *dagger.Directory) (*model.StageResult, error) {
 	opts := validate.OptionsFrom(cfg)
+	// A bad version is the user's input (exit 2), not a failure to build schemas for it.
+	if err := opts.Check(cfg.Path); err != nil {
+		return nil, err
+	}
 	defaulted := len(paths) == 0 && cfg.Validate.PathsDefaulted
 	if len(paths) == 0 {
 		paths = cfg.Validate.Paths
@@ -86,7 +93,13 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
 	}
 	defer os.RemoveAll(scratch)
-	root := filepath.Join(scratch, "src")
+	// Workdir takes paths relative to the runtime's workdir (scratch, work, schemas); everything
+	// else gets absolute ones, so nothing depends on which process resolves a relative path.
+	absScratch, err := filepath.Abs(scratch)
+	if err != nil {
+		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+	}
+	root := filepath.Join(absScratch, "src")
 	if err := m.exportSource(ctx, root); err != nil {
 		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
 	}
@@ -109,6 +122,10 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 
 	builtin, err := m.validateSchemas(ctx, opts.KubernetesVersion, schemaDir, filepath.Join(scratch, "cache"))
 	if err != nil {
+		var ie *model.InputError
+		if errors.As(err, &ie) { // a schemaDir that is not what it should be: the caller's input
+			return nil, err
+		}
 		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
 	}
 	work := filepath.Join(scratch, "work")
@@ -127,6 +144,9 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 			dir, rest, local := splitSchemaLocation(loc)
 			if !local {
 				continue
+			}
+			if err := insideSource([]string{dir}); err != nil {
+				return nil, err
 			}
 			mnt := fmt.Sprintf("/tollgate/user-schemas/%d", i)
 			ctr = ctr.WithMountedDirectory(mnt, m.Source.Directory(dir))
@@ -180,11 +200,20 @@ func (m *Tollgate) validateSchemas(ctx context.Context, k8sVersion string, prebu
 	ver := schemas.NormalizeVersion(k8sVersion)
 	if prebuilt != nil {
 		dir := schemas.Dir(cacheDir, ver)
-		if _, err := prebuilt.Export(ctx, dir); err != nil {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return "", err
+		}
+		if _, err := prebuilt.Export(ctx, abs); err != nil {
 			return "", fmt.Errorf("export schema dir: %w", err)
 		}
-		if _, err := schemas.LoadIndex(dir); err != nil {
-			return "", fmt.Errorf("schema dir is not the output of `tollgate schemas build` for %s: %w", ver, err)
+		ix, err := schemas.LoadIndex(dir)
+		if err != nil {
+			return "", &model.InputError{File: "schemaDir", Err: fmt.Errorf("not the output of `tollgate schemas build` for %s: %w", ver, err)}
+		}
+		// Like the native runner: schemas of another version would validate against the wrong API.
+		if schemas.NormalizeVersion(ix.KubernetesVersion) != ver {
+			return "", &model.InputError{File: "schemaDir", Err: fmt.Errorf("holds schemas for Kubernetes %s, not %s", ix.KubernetesVersion, ver)}
 		}
 		return dir, nil
 	}
@@ -196,7 +225,10 @@ func (m *Tollgate) validateSchemas(ctx context.Context, k8sVersion string, prebu
 		// The module cache is a cache mount; copy the spec out so it is part of the result.
 		WithExec([]string{"cp", spec, "/swagger.json"}).
 		File("/swagger.json")
-	local := filepath.Join(cacheDir, "swagger.json")
+	local, err := filepath.Abs(filepath.Join(cacheDir, "swagger.json"))
+	if err != nil {
+		return "", err
+	}
 	// Inside a module, Export writes into this runtime container, where schemas.Build reads it.
 	if _, err := swagger.Export(ctx, local); err != nil {
 		return "", fmt.Errorf("fetch %s@v%s: %w", schemas.Module, ver, err)
