@@ -45,6 +45,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad config names line", []string{"run", filepath.Dir(badCfg), "--out", ""}, badCfg + `:3: unknown key "dockerfile"`},
 		{"missing explicit config", []string{"run", dir, "--config", filepath.Join(dir, "missing.yaml"), "--out", ""}, "missing.yaml"},
 		{"bad fail-on", []string{"run", dir, "--fail-on", "SEVERE", "--out", ""}, "--fail-on"},
+		{"unknown progress view", []string{"run", dir, "--progress", "fancy", "--out", ""}, `--progress: unknown view "fancy"`},
 		{"unknown tool", []string{"tools", "install", "grype"}, `unknown tool "grype"`},
 	}
 	for _, tt := range tests {

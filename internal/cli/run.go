@@ -91,6 +91,11 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return &exitError{code: model.ExitUsage, err: err}
 	}
+	switch g.progress {
+	case "auto", "live", "plain", "none", "":
+	default:
+		return &exitError{code: model.ExitUsage, err: fmt.Errorf("--progress: unknown view %q (want auto, live, plain or none)", g.progress)}
+	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return &exitError{code: model.ExitUsage, err: fmt.Errorf("project directory %s: not a readable directory", dir)}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	pathpkg "path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -139,6 +140,12 @@ func Parse(name string, b []byte) (*Config, error) {
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, yamlError(name, err)
 		}
+		// A second document (a stray "---" between two configs) would be dropped silently.
+		var extra yaml.Node
+		if err := dec.Decode(&extra); err == nil && len(extra.Content) > 0 && extra.Content[0].Tag != "!!null" {
+			return nil, &model.InputError{File: name, Line: extra.Content[0].Line,
+				Err: errors.New("a second YAML document: the config must be one document (remove the extra ---)")}
+		}
 		var root yaml.Node
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
@@ -216,6 +223,10 @@ func (c *Config) validate() error {
 		}
 		if ig.Stage != "" && !KnownStage(ig.Stage) {
 			return &model.InputError{File: c.Path, Line: ig.Line, Err: fmt.Errorf("ignore %s: unknown stage %q", ig.ID, ig.Stage)}
+		}
+		// A malformed glob never matches, so the ignore would silently not apply.
+		if _, err := pathpkg.Match(ig.Path, ""); ig.Path != "" && err != nil {
+			return &model.InputError{File: c.Path, Line: ig.Line, Err: fmt.Errorf("ignore %s: path %q is not a valid glob: %v", ig.ID, ig.Path, err)}
 		}
 	}
 	return nil

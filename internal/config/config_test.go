@@ -30,6 +30,9 @@ func TestParseErrors(t *testing.T) {
 		{"version 2", "version: 2\n", 0, "version 2 is not supported"},
 		{"not yaml", "version: 1\n  - : :\n\t\n", 2, ""},
 		{"strict bool", "validate:\n  strict: maybe\n", 2, "cannot unmarshal"},
+		{"ignore path not a glob", "version: 1\nignore:\n  - id: X\n    path: \"[abc\"\n    reason: r\n", 3, `path "[abc" is not a valid glob`},
+		{"second document", "version: 1\n---\nversion: 1\nstages: [lint]\n", 3, "second YAML document"},
+		{"second document after comment", "version: 1\n# split\n---\ngate:\n  fail-on: LOW\n", 4, "second YAML document"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
@@ -73,11 +74,15 @@ type Limits struct {
 	MaxExtractBytes int64
 	// MaxEntries caps the number of tar entries read.
 	MaxEntries int
+	// RegistryTimeout bounds resolving a registry reference (manifest, index, config): a
+	// registry that accepts the connection but never answers must fail the stage, not hang
+	// it. Zero means no bound beyond ctx.
+	RegistryTimeout time.Duration
 }
 
 // DefaultLimits are generous for real images and still stop a tar or gzip bomb.
 func DefaultLimits() Limits {
-	return Limits{MaxExtractBytes: 32 << 30, MaxEntries: 1 << 20}
+	return Limits{MaxExtractBytes: 32 << 30, MaxEntries: 1 << 20, RegistryTimeout: 45 * time.Second}
 }
 
 // Open inspects input (file, dir or reference) and normalises it; an OCI-layout tarball is

@@ -81,7 +81,7 @@ func (k envKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 
 // openRegistry resolves a reference to one image manifest and pins it by digest, so the SBOM and
 // the scan describe the same image even if the tag moves in between.
-func (o *opener) openRegistry(ctx context.Context, input, ref string) (*Source, error) {
+func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source, err error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, &model.InputError{Err: fmt.Errorf("image %q is neither an existing file or directory nor a valid registry reference: %v", input, err)}
@@ -91,6 +91,18 @@ func (o *opener) openRegistry(ctx context.Context, input, ref string) (*Source, 
 	if creds.Set() {
 		// Explicit credentials win over the docker config for the image's registry.
 		kc = authn.NewMultiKeychain(envKeychain{registry: r.Context().RegistryStr(), creds: creds})
+	}
+	if o.lim.RegistryTimeout > 0 {
+		parent := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.lim.RegistryTimeout)
+		defer cancel()
+		defer func() {
+			if err != nil && parent.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				err = &model.ToolError{Tool: "registry", Err: fmt.Errorf("%s is not a local file, and its registry did not answer within %s: %w",
+					input, o.lim.RegistryTimeout, context.DeadlineExceeded)}
+			}
+		}()
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc)}
 	desc, err := remote.Get(r, opts...)

@@ -75,7 +75,7 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 			hits, err = nil, &model.ToolError{Tool: "buildkit-linter", Err: fmt.Errorf("%s: BuildKit linter crashed: %v", df.in.Path, p)}
 		}
 	}()
-	hits = map[string][]hit{}
+	found := map[string][]hit{} // not the named result: an abandoned frontend may still write to it
 	opt := dockerfile2llb.ConvertOpt{
 		MetaResolver: offlineResolver{},
 		AllStages:    true, // lint every stage, not just the ones the default target needs
@@ -84,19 +84,49 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 				return
 			}
 			line := firstLine(loc)
-			hits[rulename] = append(hits[rulename], hit{line: line, msg: msg})
+			found[rulename] = append(found[rulename], hit{line: line, msg: msg})
 		},
 	}
-	if _, err := dockerfile2llb.Dockerfile2Outline(ctx, df.in.Content, opt); err != nil {
+	if err := outline(ctx, df.in.Content, opt); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("lint %s: %w", df.in.Path, ctx.Err())
 		}
 		// An unresolvable base image is already TG-DF-004; BuildKit's error about it adds nothing.
 		if ierr := inputErr(df.in.Path, err, "BuildKit rejects the Dockerfile"); !df.unresolvedBaseAt(ierr) {
 			return nil, ierr
 		}
 	}
-	return hits, nil
+	return found, nil
+}
+
+// outline runs BuildKit's frontend but returns as soon as ctx ends: the frontend does not watch
+// ctx and its cost grows with the square of the instruction count, so a huge Dockerfile would
+// otherwise ignore Ctrl-C and SIGTERM. Warn is only called from the frontend's goroutine; the
+// caller reads its hits only after a normal return, so an abandoned run races with nothing.
+func outline(ctx context.Context, content []byte, opt dockerfile2llb.ConvertOpt) error {
+	type result struct {
+		err   error
+		panic any
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{panic: p}
+			}
+		}()
+		_, err := dockerfile2llb.Dockerfile2Outline(ctx, content, opt)
+		done <- result{err: err}
+	}()
+	select {
+	case r := <-done:
+		if r.panic != nil {
+			panic(r.panic) // re-raised here so runBuildKit's recover turns it into a ToolError
+		}
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // unresolvedBaseAt reports whether err points at a FROM whose base image is unresolved.

@@ -3,6 +3,7 @@ package lint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,45 @@ func TestLintCancelled(t *testing.T) {
 	_, err := Lint(ctx, Options{}, []Input{{Path: "Dockerfile", Content: []byte(rootDockerfile)}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+// BuildKit's frontend ignores ctx and is quadratic in the instruction count: a Dockerfile with
+// thousands of RUN lines must still stop when the run is cancelled (SIGTERM from `timeout`,
+// Ctrl-C) instead of running on for minutes.
+func TestLintHugeDockerfileHonoursContext(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("FROM alpine:3.19\n")
+	for i := range 8000 {
+		fmt.Fprintf(&b, "RUN echo %d\n", i)
+	}
+	b.WriteString("USER 1000\n")
+	huge := []byte(b.String())
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}{
+		{"deadline during BuildKit", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"cancelled mid-run", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			res, err := Lint(ctx, Options{}, []Input{{Path: "Dockerfile", Content: huge}})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got result %v, err %v; want %v", res != nil, err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "Dockerfile") {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
 	}
 }
 

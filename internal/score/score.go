@@ -206,7 +206,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	docs, err := manifest.Load(ctx, paths, env.Root)
 	if err != nil {
-		return nil, fmt.Errorf("score: %w", err)
+		return nil, err // names the file and line; the runner prefixes the stage name
 	}
 	if len(docs) == 0 {
 		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}

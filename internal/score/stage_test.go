@@ -114,6 +114,10 @@ func TestStageBadInput(t *testing.T) {
 			if !strings.Contains(err.Error(), c.path) {
 				t.Fatalf("error %q does not name %s", err, c.path)
 			}
+			// The CLI prints "tollgate: score: <error>"; the error must not repeat the stage.
+			if strings.HasPrefix(err.Error(), Name+": ") {
+				t.Errorf("error %q repeats the stage name the runner already adds", err)
+			}
 			if c.line && ie.Line == 0 {
 				t.Fatalf("error %q has no line", err)
 			}
