@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/testimage"
 )
 
 // A registry that accepts connections but never answers (hung proxy, firewall black hole) is an
@@ -24,27 +24,12 @@ func TestOpenRegistryThatNeverAnswers(t *testing.T) {
 	}
 
 	silentTCP := func(t *testing.T) string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, stop, err := testimage.SilentListener()
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			var conns []net.Conn
-			defer func() {
-				for _, c := range conns {
-					c.Close()
-				}
-			}()
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				conns = append(conns, c) // keep it open, never write
-			}
-		}()
-		return l.Addr().String()
+		t.Cleanup(stop)
+		return addr
 	}
 	stuckHTTP := func(t *testing.T) string {
 		release := make(chan struct{})

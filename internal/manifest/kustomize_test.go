@@ -3,40 +3,25 @@ package manifest
 import (
 	"context"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/testimage"
 )
 
 // kustomize has no deadline for remote resources: a kustomization naming a server that accepts
 // connections and never answers must not hang the stage past cancellation (SIGTERM, Ctrl-C)
 // nor past the render timeout (then it is an infrastructure error, exit 3).
 func TestKustomizeRemoteThatNeverAnswers(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := testimage.SilentListener()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	go func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // hold it open, never answer
-		}
-	}()
+	defer stop()
 	root := t.TempDir()
-	write(t, root, "app/kustomization.yaml", "resources:\n- http://"+l.Addr().String()+"/base.yaml\n")
+	write(t, root, "app/kustomization.yaml", "resources:\n- http://"+addr+"/base.yaml\n")
 
 	t.Run("cancelled run returns", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
