@@ -5,6 +5,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,17 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 	for _, s := range stages {
 		done[s.Name] = make(chan struct{})
 	}
+	inner.Results = func() []*model.StageResult {
+		rmu.Lock()
+		defer rmu.Unlock()
+		var out []*model.StageResult
+		for _, s := range stages {
+			if r, ok := results[s.Name]; ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
 	var wg sync.WaitGroup
 	for i, s := range stages {
 		wg.Add(1)
@@ -65,6 +77,9 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 			defer wg.Done()
 			defer close(done[s.Name])
 			var res *model.StageResult
+			if s.AfterGates {
+				res = waitForGates(stages, done, results, &rmu, s)
+			}
 			for _, n := range s.Needs {
 				ch, ok := done[n]
 				if !ok {
@@ -74,7 +89,7 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 				rmu.Lock()
 				dep := results[n]
 				rmu.Unlock()
-				if dep.Status == model.StatusError || dep.Status == model.StatusSkipped {
+				if res == nil && (dep.Status == model.StatusError || dep.Status == model.StatusSkipped) {
 					res = &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
 						Error: fmt.Sprintf("skipped: stage %s did not complete", n)}
 				}
@@ -93,6 +108,29 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 	wg.Wait()
 	run.Duration = env.Now().Sub(run.Started)
 	return run
+}
+
+// waitForGates blocks until every selected gate stage (one without AfterGates) has finished and
+// returns a skipped result for s unless all of them passed or were skipped.
+func waitForGates(stages []stage.Stage, done map[string]chan struct{}, results map[string]*model.StageResult, rmu *sync.Mutex, s stage.Stage) *model.StageResult {
+	var failed []string
+	for _, g := range stages {
+		if g.AfterGates {
+			continue
+		}
+		<-done[g.Name]
+		rmu.Lock()
+		r := results[g.Name]
+		rmu.Unlock()
+		if r.Status == model.StatusFail || r.Status == model.StatusError {
+			failed = append(failed, g.Name+" "+string(r.Status))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
+		Error: "skipped: gates did not pass (" + strings.Join(failed, ", ") + ")"}
 }
 
 func runOne(ctx context.Context, env *stage.Env, s stage.Stage) (res *model.StageResult) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -112,5 +113,55 @@ func TestSelect(t *testing.T) {
 	all, err := Select(nil)
 	if err != nil || len(all) == 0 {
 		t.Fatalf("Select(nil) = %v, %v", all, err)
+	}
+}
+
+func TestAfterGates(t *testing.T) {
+	high := model.Finding{RuleID: "R", Severity: model.SeverityHigh, Message: "bad"}
+	skipped := func(context.Context, *stage.Env) (*model.StageResult, error) {
+		return &model.StageResult{Status: model.StatusSkipped, Error: "nothing"}, nil
+	}
+	// release records what it saw of the gates, to prove it ran after all of them.
+	release := func(saw *[]string) func(context.Context, *stage.Env) (*model.StageResult, error) {
+		return func(_ context.Context, env *stage.Env) (*model.StageResult, error) {
+			for _, r := range env.Results() {
+				*saw = append(*saw, r.Stage+":"+string(r.Status))
+			}
+			return &model.StageResult{}, nil
+		}
+	}
+	slow := func(context.Context, *stage.Env) (*model.StageResult, error) {
+		time.Sleep(50 * time.Millisecond)
+		return &model.StageResult{}, nil
+	}
+	tests := []struct {
+		name       string
+		gates      []stage.Stage
+		wantStatus model.Status
+		wantSaw    []string
+	}{
+		{"all pass", []stage.Stage{{Name: "a", Run: slow}, {Name: "b", Run: skipped}}, model.StatusPass, []string{"a:pass", "b:skipped"}},
+		{"one fails", []stage.Stage{{Name: "a", Run: slow}, {Name: "b", Run: fixed(high)}}, model.StatusSkipped, nil},
+		{"one errors", []stage.Stage{{Name: "a", Run: func(context.Context, *stage.Env) (*model.StageResult, error) {
+			return nil, errors.New("crash")
+		}}}, model.StatusSkipped, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var saw []string
+			// The release stage comes first in the list: it must still wait for the gates.
+			stages := append([]stage.Stage{{Name: "push", AfterGates: true, Run: release(&saw)}}, tc.gates...)
+			run := Run(context.Background(), &stage.Env{Config: config.Default()}, stages, nil)
+			got := run.Stages[0]
+			if got.Status != tc.wantStatus {
+				t.Fatalf("push status %s (%s), want %s", got.Status, got.Error, tc.wantStatus)
+			}
+			if tc.wantStatus == model.StatusSkipped && !strings.Contains(got.Error, "gates did not pass") {
+				t.Errorf("skip reason %q", got.Error)
+			}
+			if strings.Join(saw, ",") != strings.Join(tc.wantSaw, ",") {
+				t.Errorf("release stage saw %v, want %v", saw, tc.wantSaw)
+			}
+		})
 	}
 }

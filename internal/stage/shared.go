@@ -40,3 +40,20 @@ func (s *Shared) LoadOrStore(key string, v any) (actual any, loaded bool) {
 	s.m[key] = v
 	return v, false
 }
+
+// Values one stage hands to later ones through Env.Shared. The writing stage owns the key; no
+// stage imports another, so the keys and their types live here.
+const (
+	// KeyBuiltImage holds a *BuiltImage, written by build, read by sbom, scan and push.
+	KeyBuiltImage = "build.image"
+	// KeyPublishedRef holds the pushed reference "repo@sha256:..." (a string), written by push,
+	// read by sign, attest, verify and deploy: every release stage works on the digest, never a tag.
+	KeyPublishedRef = "push.ref"
+)
+
+// BuiltImage is an image the build stage produced in this run.
+type BuiltImage struct {
+	Archive   string   // OCI archive in the run's work dir
+	Digest    string   // sha256:... of the manifest (or index, for several platforms)
+	Platforms []string // e.g. linux/amd64
+}

@@ -35,6 +35,9 @@ type Env struct {
 	// WorkDir is scratch space that lives for the whole run and is removed after it (e.g. an OCI
 	// archive extracted once for both sbom and scan). "" means stages use private temp dirs.
 	WorkDir string
+	// Results returns the gated results of the stages that have finished so far in this run, in
+	// pipeline order (e.g. for a provenance attestation). Nil outside a pipeline run.
+	Results func() []*model.StageResult
 }
 
 // Path resolves p against the project root unless it is absolute.
@@ -60,6 +63,10 @@ type Stage struct {
 	Usage string
 	// Short is the one-line help of `tollgate <stage>`.
 	Short string
+	// AfterGates marks a release stage (push, sign, deploy...): it starts only after every
+	// selected stage without AfterGates has finished, and is skipped unless all of them passed
+	// their gates (skipped ones count as passed). Release stages order among themselves by Needs.
+	AfterGates bool
 }
 
 // SkipMissingDefaults returns a skipped result when a stage's inputs are the config defaults
