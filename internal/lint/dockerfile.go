@@ -267,9 +267,10 @@ func resolveMetaArgs(escape rune, args []*instructions.ArgCommand) envMap {
 	return env
 }
 
-// expandWord substitutes variables in w and reports the ones that had no value.
+// expandWord processes w the way BuildKit's shell lexer does (variables substituted, quotes
+// and escapes removed) and reports the variables that had no value.
 func expandWord(escape rune, w string, env envMap) (string, []string) {
-	if !strings.Contains(w, "$") {
+	if !strings.ContainsAny(w, "$\"'"+string(escape)) {
 		return w, nil
 	}
 	res, err := shell.NewLex(escape).ProcessWordWithMatches(w, env)

@@ -161,6 +161,7 @@ type download struct {
 	tool string
 	url  string
 	dest string // " to FILE", " and unpacks it with tar", or ""
+	file string // base name of the file written, when known: a later RUN may verify it
 }
 
 // downloads finds the downloads of a RUN that write to disk. Downloads piped into a shell are
@@ -183,9 +184,14 @@ func downloads(text string) []download {
 			if local(d.url) || to == discarded {
 				continue
 			}
-			if to == toStdout {
+			switch {
+			case to == toFile && d.dest != "":
+				d.file = baseName(strings.TrimPrefix(d.dest, " to "))
+			case to == toFile:
+				d.file = baseName(strings.SplitN(d.url, "?", 2)[0]) // -O, wget's default: the URL's name
+			default:
 				if r := redirect(c.args); r != "" {
-					d.dest = " to " + r
+					d.dest, d.file = " to "+r, baseName(r)
 				} else if sink, ok := pipeSink(p[i+1:]); ok {
 					d.dest = sink
 				} else {
@@ -197,10 +203,30 @@ func downloads(text string) []download {
 	}
 	for _, re := range psDownloadRes {
 		for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
-			out = append(out, download{off: m[0], tool: text[m[2]:m[3]], url: firstURL(strings.Fields(text[m[0]:lineEnd(text, m[0])]))})
+			words := strings.Fields(text[m[0]:psEnd(text, m[0])])
+			d := download{off: m[0], tool: text[m[2]:m[3]], url: firstURL(words)}
+			for i, w := range words {
+				if strings.EqualFold(w, "-OutFile") && i+1 < len(words) {
+					f := strings.Trim(words[i+1], `"';`)
+					d.dest, d.file = " to "+f, baseName(f)
+				}
+			}
+			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// baseName is the last element of a Unix or Windows path.
+func baseName(p string) string {
+	p = strings.Trim(p, `"'`)
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		p = p[i+1:]
+	}
+	if p == "" || strings.ContainsAny(p, "$%") {
+		return "" // a variable: unknown at lint time
+	}
+	return p
 }
 
 // sink is where a downloader writes what it fetches.
@@ -356,7 +382,7 @@ func pipeSink(rest []shellCmd) (string, bool) {
 
 func firstURL(words []string) string {
 	for _, w := range words {
-		w = strings.Trim(w, `"'(),`)
+		w = strings.Trim(w, `"'(),;`)
 		if strings.Contains(w, "://") {
 			return w
 		}
@@ -375,8 +401,9 @@ func local(url string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "[::1]"
 }
 
-func lineEnd(text string, from int) int {
-	if i := strings.IndexByte(text[from:], '\n'); i >= 0 {
+// psEnd is the end of the PowerShell statement starting at from: the next ; | or line end.
+func psEnd(text string, from int) int {
+	if i := strings.IndexAny(text[from:], ";|\n"); i >= 0 {
 		return from + i
 	}
 	return len(text)
@@ -391,24 +418,59 @@ func verified(text string) bool {
 	return false
 }
 
+// checkDownloads reports, per RUN, the downloads that no check covers: none in the same RUN,
+// and none in a later RUN of the same stage that verifies and names the downloaded file (a
+// signature fetched and checked in the next step, as the official Jenkins image does).
 func checkDownloads(df *dockerfile, _ *Options) []hit {
-	return eachRun(df, func(c command, sc script) []hit {
-		text := runPrefixRe.ReplaceAllStringFunc(sc.text, func(s string) string { return strings.Repeat(" ", len(s)) })
-		ds := downloads(text)
-		if len(ds) == 0 || verified(text) {
-			return nil
+	var hs []hit
+	for _, s := range df.stages {
+		type run struct {
+			c    command
+			sc   script
+			text string
 		}
-		d := ds[0]
-		what := "a file"
-		if d.url != "" {
-			what = cut(d.url, 120)
+		var runs []run
+		for _, c := range s.all {
+			if c.name == "run" {
+				sc := runScript(df, c)
+				text := runPrefixRe.ReplaceAllStringFunc(sc.text, func(s string) string { return strings.Repeat(" ", len(s)) })
+				runs = append(runs, run{c, sc, text})
+			}
 		}
-		msg := fmt.Sprintf("%s downloads %s with %s%s; nothing in the RUN checks its checksum or signature", c.label(), what, d.tool, d.dest)
-		if len(ds) > 1 {
-			msg += fmt.Sprintf(" (%d unverified downloads in this RUN)", len(ds))
+		for i, r := range runs {
+			ds := downloads(r.text)
+			if len(ds) == 0 || verified(r.text) {
+				continue
+			}
+			var open []download
+			for _, d := range ds {
+				later := false
+				for _, l := range runs[i+1:] {
+					if d.file != "" && verified(l.text) && strings.Contains(l.text, d.file) {
+						later = true
+						break
+					}
+				}
+				if !later {
+					open = append(open, d)
+				}
+			}
+			if len(open) == 0 {
+				continue
+			}
+			d := open[0]
+			what := "a file"
+			if d.url != "" {
+				what = cut(d.url, 120)
+			}
+			msg := fmt.Sprintf("%s downloads %s with %s%s; nothing in the RUN checks its checksum or signature", r.c.label(), what, d.tool, d.dest)
+			if len(open) > 1 {
+				msg += fmt.Sprintf(" (%d unverified downloads in this RUN)", len(open))
+			}
+			hs = append(hs, hit{line: r.sc.lineAt(d.off), anchor: r.c.start, msg: msg + r.c.note()})
 		}
-		return []hit{{line: sc.lineAt(d.off), anchor: c.start, msg: msg + c.note()}}
-	})
+	}
+	return hs
 }
 
 func cut(s string, n int) string {

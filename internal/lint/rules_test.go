@@ -36,7 +36,7 @@ func TestRulesFire(t *testing.T) {
 		{"tg-df-050-builder-copies", Options{}, map[string][]int{"TG-DF-050": {10}}},
 		{"tg-df-030-powershell", Options{}, map[string][]int{"TG-DF-030": {4, 5, 7}, "TG-DF-036": {}}},
 		{"tg-df-035-apt-update-alone", Options{}, map[string][]int{"TG-DF-035": {2, 6}}},
-		{"tg-df-036-download-unverified", Options{}, map[string][]int{"TG-DF-036": {2, 5, 6, 7}, "TG-DF-030": {13}}},
+		{"tg-df-036-download-unverified", Options{}, map[string][]int{"TG-DF-036": {2, 5, 6, 7, 15}, "TG-DF-030": {13}}},
 		{"onbuild-triggers", Options{}, map[string][]int{
 			"TG-DF-030": {3}, "TG-DF-020": {4}, "TG-DF-041": {5}, "TG-DF-040": {6}, "TG-DF-035": {7}, "TG-DF-036": {8},
 			"TG-DF-050": {}, "TG-DF-010": {}, // ONBUILD COPY . and USER act in the downstream build
@@ -81,6 +81,9 @@ func TestRulesDoNotFire(t *testing.T) {
 			Options{AllowedRegistries: []string{"index.docker.io", "ghcr.io/acme/"}}},
 		{"TG-DF-003", "FROM quay.io/x/y:1\nUSER 1\n", nil, Options{}}, // no allow-list: any registry
 		{"TG-DF-004", "ARG BASE=alpine:3.20\nARG TAG=3.20\nFROM ${BASE} AS a\nFROM alpine:${TAG}\nUSER 1\n", nil, Options{}},
+		// Quotes in ARG values and FROM are shell quotes, removed before the reference is read
+		// (the official Jenkins image writes its base this way).
+		{"TG-DF-004", "ARG LINE=trixie\nARG VARIANT=\"-slim\"\nFROM debian:\"${LINE}${VARIANT}\"\nUSER 1\n", nil, Options{}},
 		{"TG-DF-010", "FROM golang:1.22 AS build\nUSER root\nFROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\nUSER 10001:10001\n", nil, Options{}},
 		{"TG-DF-010", "FROM alpine:3.20 AS base\nUSER app\nFROM base\nCMD [\"app\"]\n", nil, Options{}},
 		{"TG-DF-010", "FROM alpine:3.20\nARG UID=10001\nUSER ${UID}\n", nil, Options{}},
@@ -117,6 +120,11 @@ func TestRulesDoNotFire(t *testing.T) {
 			"RUN wget --spider https://example.com/ && wget -qO- https://example.com/x | grep -q ok\n" +
 			"RUN curl -XPOST https://hooks.example.com/built\n" +
 			"USER 1\n", nil, Options{}},
+		// Verified in a later RUN that names the file (the official Jenkins image's pattern).
+		{"TG-DF-036", "FROM alpine:3.20\nRUN curl -fsSLo /war/jenkins.war https://get.jenkins.io/war/2.5/jenkins.war && curl -fsSLo /war/jenkins.war.asc https://get.jenkins.io/war/2.5/jenkins.war.asc\n" +
+			"COPY jenkins.pub /war/\nRUN gpgv --keyring /war/jenkins.pub /war/jenkins.war.asc /war/jenkins.war\nUSER 1\n", nil, Options{}},
+		{"TG-DF-036", "# escape=`\nFROM mcr.microsoft.com/windows/servercore:ltsc2022\nSHELL [\"powershell\", \"-Command\"]\n" +
+			"RUN Invoke-WebRequest -OutFile C:\\tool.zip https://example.com/tool.zip; `\n    if ((Get-FileHash C:\\tool.zip -Algorithm SHA256).Hash -ne $env:TOOL_SHA256) { exit 1 }\nUSER ContainerUser\n", nil, Options{}},
 		{"TG-DF-060", "FROM alpine:3.20\nUSER 1\nHEALTHCHECK NONE\n", nil, Options{}},
 		{"TG-DF-060", "FROM alpine:3.20 AS base\nHEALTHCHECK CMD [\"/app\", \"-health\"]\nFROM base\nUSER 1\n", nil, Options{}},
 		{"TG-DF-090", "FROM alpine:3.20\n# tollgate:ignore=TG-DF-033 dev image keeps the index\nRUN apk add curl\nUSER 1\n", nil, Options{}},
