@@ -36,26 +36,47 @@ func TestMain(m *testing.M) {
 	}
 	// The install tests build kubeconform offline from the module cache (a file:// proxy); make
 	// sure it holds kubeconform and every module its build needs. `go install -n` resolves and
-	// downloads them without compiling anything (a no-op once they are there).
+	// downloads them without compiling anything: first offline (the usual case, and the only
+	// one without a network), else through the configured proxy.
 	kc := MustGet("kubeconform")
-	cmd := exec.Command("go", "install", "-n", kc.Package+"@"+kc.Version)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "fetch the modules of kubeconform %s into the module cache: %v\n%s", kc.Version, err, tail(string(out), 10))
+	proxy, err := moduleCacheProxy()
+	if err == nil {
+		cmd := exec.Command("go", "install", "-n", kc.Package+"@"+kc.Version)
+		cmd.Env = append(os.Environ(), "GOPROXY="+proxy, "GOSUMDB=off")
+		if _, err = cmd.CombinedOutput(); err != nil {
+			var out []byte
+			out, err = exec.Command("go", "install", "-n", kc.Package+"@"+kc.Version).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("%w\n%s", err, tail(string(out), 10))
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fetch the modules of kubeconform %s into the module cache: %v\n", kc.Version, err)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
 
-// offlineProxy points `go install` at the module cache's download dir, itself a valid module
-// proxy whose contents were checksum-verified when they were first downloaded, and turns the
+// moduleCacheProxy is the module cache's download dir as a GOPROXY URL: itself a valid module
+// proxy, whose contents were checksum-verified when they were first downloaded.
+func moduleCacheProxy() (string, error) {
+	modCache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMODCACHE: %w", err)
+	}
+	return "file://" + filepath.Join(strings.TrimSpace(string(modCache)), "cache", "download"), nil
+}
+
+// offlineProxy points `go install` at the module cache (moduleCacheProxy) and turns the
 // checksum database off: builds in these tests never reach the network.
 func offlineProxy(t *testing.T) {
 	t.Helper()
-	modCache, err := exec.Command("go", "env", "GOMODCACHE").Output()
+	proxy, err := moduleCacheProxy()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("GOPROXY", "file://"+filepath.Join(strings.TrimSpace(string(modCache)), "cache", "download"))
+	t.Setenv("GOPROXY", proxy)
 	t.Setenv("GOSUMDB", "off")
 }
 
