@@ -192,8 +192,8 @@ func downloads(text string) []download {
 			default:
 				if r := redirect(c.args); r != "" {
 					d.dest, d.file = " to "+r, baseName(r)
-				} else if sink, ok := pipeSink(p[i+1:]); ok {
-					d.dest = sink
+				} else if sink, file, ok := pipeSink(p[i+1:]); ok {
+					d.dest, d.file = sink, file
 				} else {
 					continue
 				}
@@ -215,6 +215,33 @@ func downloads(text string) []download {
 		}
 	}
 	return out
+}
+
+// Keys, signatures, checksum files and package source lists are what a later check or the
+// package manager verifies with, not payload: downloading them is not an unverified download.
+var (
+	verificationExts = []string{".gpg", ".asc", ".sig", ".pub", ".key", ".pem", ".sha256", ".sha512", ".sha256sum", ".sha512sum", ".list", ".sources", ".repo"}
+	verificationDirs = []string{"/etc/apt/", "/usr/share/keyrings/", "/etc/pki/rpm-gpg/", "/etc/yum.repos.d/"}
+)
+
+func verificationMaterial(d download) bool {
+	dest := strings.TrimPrefix(d.dest, " to ")
+	dest, _, _ = strings.Cut(dest, " ")
+	for _, dir := range verificationDirs {
+		if strings.HasPrefix(dest, dir) {
+			return true
+		}
+	}
+	name := strings.ToLower(d.file)
+	if name == "" && d.dest == "" {
+		name = strings.ToLower(baseName(strings.SplitN(d.url, "?", 2)[0]))
+	}
+	for _, ext := range verificationExts {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return strings.Contains(name, "shasums") || strings.Contains(name, "checksums")
 }
 
 // baseName is the last element of a Unix or Windows path.
@@ -358,26 +385,34 @@ func redirect(args []string) string {
 
 // pipeSink follows a download's stdout through a pipeline: into an unpacker (or through a
 // decompressor into a redirect) it lands on disk; into a shell it is TG-DF-030's; into
-// anything else (jq, grep) it is read, not kept.
-func pipeSink(rest []shellCmd) (string, bool) {
+// anything else (jq, grep, gpg --dearmor) it is read, not kept. file is the file written, when
+// one is named.
+func pipeSink(rest []shellCmd) (dest, file string, ok bool) {
 	for _, c := range rest {
 		switch {
 		case shells[c.name]:
-			return "", false
-		case unpackers[c.name]:
-			if c.name == "tee" || c.name == "dd" {
-				return " to a file with " + c.name, true
+			return "", "", false
+		case c.name == "tee" || c.name == "dd":
+			for _, a := range c.args {
+				if v, ok := strings.CutPrefix(a, "of="); ok || (c.name == "tee" && !strings.HasPrefix(a, "-")) {
+					if !ok {
+						v = a
+					}
+					return " to " + v + " with " + c.name, baseName(v), true
+				}
 			}
-			return " and unpacks it with " + c.name, true
+			return " to a file with " + c.name, "", true
+		case unpackers[c.name]:
+			return " and unpacks it with " + c.name, "", true
 		case filters[c.name]:
 			if r := redirect(c.args); r != "" {
-				return " to " + r + " through " + c.name, true
+				return " to " + r + " through " + c.name, baseName(r), true
 			}
 		default:
-			return "", false
+			return "", "", false
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 func firstURL(words []string) string {
@@ -444,6 +479,9 @@ func checkDownloads(df *dockerfile, _ *Options) []hit {
 			}
 			var open []download
 			for _, d := range ds {
+				if verificationMaterial(d) {
+					continue
+				}
 				later := false
 				for _, l := range runs[i+1:] {
 					if d.file != "" && verified(l.text) && strings.Contains(l.text, d.file) {

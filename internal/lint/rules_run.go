@@ -35,7 +35,8 @@ func runRules() []rule {
 		newRule("TG-DF-036", "download-unverified", model.SeverityMedium,
 			"A file downloaded in RUN (`curl -o`, `curl ... > file`, `wget`, `Invoke-WebRequest -OutFile`, or a download unpacked with tar) "+
 				"goes into the image as whatever the server sent; nothing in that RUN checks a checksum or signature (`sha256sum -c`, `gpg --verify`, `cosign verify-blob`...). "+
-				"Less severe than piping into a shell, since the file is not run on the spot.",
+				"Less severe than piping into a shell, since the file is not run on the spot. A check in a later RUN of the stage that names the file counts; "+
+				"keys, signatures, checksum files and package source lists (`*.gpg`, `*.asc`, `/etc/apt/...`) are what checks use, and are not reported.",
 			"Verify the download in the same RUN: `echo \"<sha256>  file\" | sha256sum -c -` (or `gpg --verify`, `cosign verify-blob`), or use `ADD --checksum=sha256:<digest> <url> <dest>`.",
 			"FROM alpine:3.20\nRUN curl -fsSL https://example.com/jq-linux64 > /usr/bin/jq && chmod +x /usr/bin/jq",
 			checkDownloads),

@@ -119,6 +119,8 @@ func TestRulesDoNotFire(t *testing.T) {
 			"RUN VERSION=$(curl -fsSL https://example.com/version) && echo $VERSION\n" +
 			"RUN wget --spider https://example.com/ && wget -qO- https://example.com/x | grep -q ok\n" +
 			"RUN curl -XPOST https://hooks.example.com/built\n" +
+			"RUN curl -fsSLo /etc/apt/keyrings/docker.asc https://download.docker.com/linux/debian/gpg && curl -fsSL https://packages.example.com/prod.list | tee /etc/apt/sources.list.d/example.list\n" +
+			"RUN wget -q https://example.com/SHASUMS256.txt https://example.com/SHASUMS256.txt.asc\n" +
 			"USER 1\n", nil, Options{}},
 		// Verified in a later RUN that names the file (the official Jenkins image's pattern).
 		{"TG-DF-036", "FROM alpine:3.20\nRUN curl -fsSLo /war/jenkins.war https://get.jenkins.io/war/2.5/jenkins.war && curl -fsSLo /war/jenkins.war.asc https://get.jenkins.io/war/2.5/jenkins.war.asc\n" +
