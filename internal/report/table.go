@@ -75,8 +75,9 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 		for _, g := range folded {
 			header()
 			f := g[0]
+			more := fmt.Sprintf(" +%d more", len(g)-1)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(severityColor(f), f.Severity.String()),
-				cmp.Or(f.RuleID, "-"), oneLine(cmp.Or(where(f.Location), "-"), 60)+fmt.Sprintf(" +%d more", len(g)-1),
+				cmp.Or(f.RuleID, "-"), oneLine(cmp.Or(where(f.Location), "-"), 80-len(more))+more,
 				oneLine(foldedText(g), 120)+fmt.Sprintf("  [%d %s findings folded into one row; the JSON, SARIF and JUnit reports list each]", len(g), f.Severity))
 		}
 	}
