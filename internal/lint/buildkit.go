@@ -75,6 +75,10 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 			hits, err = nil, &model.ToolError{Tool: "buildkit-linter", Err: fmt.Errorf("%s: BuildKit linter crashed: %v", df.in.Path, p)}
 		}
 	}()
+	content, errorOnWarn, err := checkDirective(df)
+	if err != nil {
+		return nil, err
+	}
 	found := map[string][]hit{} // not the named result: an abandoned frontend may still write to it
 	opt := dockerfile2llb.ConvertOpt{
 		MetaResolver: offlineResolver{},
@@ -83,11 +87,15 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 			if rulename == linter.RuleSecretsUsedInArgOrEnv.Name || rulename == linter.RuleInvalidBaseImagePlatform.Name {
 				return
 			}
-			line := firstLine(loc)
-			found[rulename] = append(found[rulename], hit{line: line, msg: msg})
+			h := hit{line: firstLine(loc), msg: msg}
+			if errorOnWarn {
+				h.atLeast = errorOnWarnSeverity
+				h.msg += " (`# check=error=true`: the build fails on it)"
+			}
+			found[rulename] = append(found[rulename], h)
 		},
 	}
-	if err := outline(ctx, df.in.Content, opt); err != nil {
+	if err := outline(ctx, content, opt); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lint %s: %w", df.in.Path, ctx.Err())
 		}
@@ -97,6 +105,49 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 		}
 	}
 	return found, nil
+}
+
+// errorOnWarnSeverity is the least severity of a BuildKit finding in a Dockerfile that says
+// `# check=error=true`: `docker build` fails on any of them, so they are as blocking as the
+// default gate threshold.
+const errorOnWarnSeverity = model.SeverityHigh
+
+// checkDirective reads the Dockerfile's `# check=` directive the way BuildKit does. With
+// error=true BuildKit turns its warnings into one build error at the end ("lint violation
+// found for rules: ..."), which would hide every finding and its line; Tollgate reports the
+// findings itself, so it hands BuildKit the file with error=true dropped from the directive (the
+// line stays, so lines do not move) and raises the findings instead. A directive BuildKit cannot
+// parse is bad input at its line.
+func checkDirective(df *dockerfile) (content []byte, errorOnWarn bool, err error) {
+	content = df.in.Content
+	value, _, loc, ok := parser.ParseDirective("check", content)
+	if !ok {
+		return content, false, nil
+	}
+	line := firstLine(loc)
+	cfg, err := linter.ParseLintOptions(value)
+	if err != nil {
+		return nil, false, &model.InputError{File: df.in.Path, Line: line, Err: fmt.Errorf("invalid `# check=` directive: %v", err)}
+	}
+	if !cfg.ReturnAsError || line < 1 || line > len(df.lines) {
+		return content, false, nil
+	}
+	var keep []string
+	for _, part := range strings.SplitN(value, ";", 3) {
+		if k, _, _ := strings.Cut(part, "="); strings.TrimSpace(k) != "error" {
+			keep = append(keep, part)
+		}
+	}
+	directive := "#"
+	if len(keep) > 0 {
+		directive = "# check=" + strings.Join(keep, ";")
+	}
+	lines := strings.Split(string(content), "\n")
+	if strings.HasSuffix(lines[line-1], "\r") {
+		directive += "\r"
+	}
+	lines[line-1] = directive
+	return []byte(strings.Join(lines, "\n")), true, nil
 }
 
 // outline runs BuildKit's frontend but returns as soon as ctx ends: the frontend does not watch

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
@@ -38,14 +39,54 @@ type buildStage struct {
 	unset    []string    // build args the base needs that have no default
 	parent   *buildStage // set when the base is an earlier stage
 	commands []command
+	// all is commands with each ONBUILD trigger right after its ONBUILD instruction. Rules
+	// that apply to every stage check triggers like the instructions they become in a build
+	// FROM this image; rules about this image's own contents (user, caches) use commands.
+	all []command
 }
 
 // command is one instruction of a stage.
 type command struct {
-	name  string // lower-case instruction name
-	start int    // first line
-	end   int    // last line (continuations, heredocs)
-	cmd   instructions.Command
+	name    string // lower-case instruction name
+	start   int    // first line
+	end     int    // last line (continuations, heredocs)
+	cmd     instructions.Command
+	onbuild bool // an ONBUILD trigger: the instruction after ONBUILD, at the ONBUILD's lines
+}
+
+// label names the instruction in messages: "RUN", or "ONBUILD RUN" for a trigger.
+func (c command) label() string {
+	if c.onbuild {
+		return "ONBUILD " + strings.ToUpper(c.name)
+	}
+	return strings.ToUpper(c.name)
+}
+
+// note ends a message about a trigger with where it takes effect.
+func (c command) note() string {
+	if c.onbuild {
+		return " (an ONBUILD trigger: it runs in every build FROM this image)"
+	}
+	return ""
+}
+
+// trigger parses an ONBUILD instruction's trigger the way BuildKit does when a build uses the
+// image as its base. ok is false when it does not parse; BuildKit only rejects that in the
+// downstream build, so it is not this file's input error.
+func trigger(on *instructions.OnbuildCommand, start, end int) (command, bool) {
+	res, err := parser.Parse(strings.NewReader(on.Expression))
+	if err != nil || res.AST == nil || len(res.AST.Children) != 1 {
+		return command{}, false
+	}
+	ic, err := instructions.ParseInstructionWithLinter(res.AST.Children[0], linter.New(&linter.Config{}))
+	if err != nil {
+		return command{}, false
+	}
+	c, ok := ic.(instructions.Command)
+	if !ok {
+		return command{}, false
+	}
+	return command{name: strings.ToLower(c.Name()), start: start, end: end, cmd: c, onbuild: true}, true
 }
 
 // lineOf returns the first line in [start,end] whose text contains needle, else start.
@@ -91,7 +132,9 @@ func parseDockerfile(in Input) (*dockerfile, error) {
 	if res.AST == nil || len(res.AST.Children) == 0 {
 		return nil, &model.InputError{File: in.Path, Err: errors.New("Dockerfile has no instructions (empty or only comments)")}
 	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
+	// A linter that reports nothing (BuildKit's own run collects the warnings): with a nil one,
+	// BuildKit's parser crashes on a `# check=` comment above an instruction.
+	stages, metaArgs, err := instructions.Parse(res.AST, linter.New(&linter.Config{}))
 	if err != nil {
 		if strings.Contains(err.Error(), "no build stage in current context") {
 			// BuildKit's wording for an instruction before the first FROM.
@@ -127,7 +170,14 @@ func parseDockerfile(in Input) (*dockerfile, error) {
 		for _, c := range st.Commands {
 			start := firstLine(c.Location())
 			end := max(ends[start], start)
-			bs.commands = append(bs.commands, command{name: strings.ToLower(c.Name()), start: start, end: end, cmd: c})
+			cmd := command{name: strings.ToLower(c.Name()), start: start, end: end, cmd: c}
+			bs.commands = append(bs.commands, cmd)
+			bs.all = append(bs.all, cmd)
+			if on, ok := c.(*instructions.OnbuildCommand); ok {
+				if tc, ok := trigger(on, start, end); ok {
+					bs.all = append(bs.all, tc)
+				}
+			}
 		}
 		if bs.name != "" {
 			byName[bs.name] = bs
@@ -217,9 +267,10 @@ func resolveMetaArgs(escape rune, args []*instructions.ArgCommand) envMap {
 	return env
 }
 
-// expandWord substitutes variables in w and reports the ones that had no value.
+// expandWord processes w the way BuildKit's shell lexer does (variables substituted, quotes
+// and escapes removed) and reports the variables that had no value.
 func expandWord(escape rune, w string, env envMap) (string, []string) {
-	if !strings.Contains(w, "$") {
+	if !strings.ContainsAny(w, "$\"'"+string(escape)) {
 		return w, nil
 	}
 	res, err := shell.NewLex(escape).ProcessWordWithMatches(w, env)

@@ -15,7 +15,10 @@ func RulesMarkdown() []byte {
 	b.WriteString("     `UPDATE_GOLDEN=1 go test ./internal/lint -run TestRulesDoc` after changing a rule. -->\n\n")
 	b.WriteString("`tollgate lint` checks Dockerfiles with BuildKit's own parser and linter plus Tollgate's\n")
 	b.WriteString("security rules. Rules about the shipped image (user, package caches, healthcheck, sudo) look at\n")
-	b.WriteString("the final stage and the stages it is built `FROM`; the others apply to every stage.\n\n")
+	b.WriteString("the final stage and the stages it is built `FROM`; TG-DF-050 follows the build context's files\n")
+	b.WriteString("through `COPY --from` into the final stage; the others apply to every stage. `ONBUILD` triggers\n")
+	b.WriteString("(`ONBUILD RUN`, `ONBUILD ADD`, `ONBUILD ENV`...) are checked like the instructions they become in\n")
+	b.WriteString("every build `FROM` the image, under the same rule IDs, at the `ONBUILD` line.\n\n")
 	b.WriteString("Change a rule's severity or turn it off in `tollgate.yaml`:\n\n")
 	b.WriteString("```yaml\nlint:\n  allowed-registries: [ghcr.io/acme, docker.io/library]\n  rules:\n    TG-DF-002: {severity: MEDIUM}\n    TG-DF-060: {disabled: true}\n```\n\n")
 	b.WriteString("Silence one finding with a comment directly above the instruction (the reason is required;\n")
@@ -47,7 +50,12 @@ func RulesMarkdown() []byte {
 	b.WriteString("These are BuildKit's own checks (`docker build --check`), reported under their BuildKit names;\n")
 	b.WriteString("`# check=skip=NAME` in the Dockerfile turns one off just as it does for Docker. Tollgate leaves\n")
 	b.WriteString("out SecretsUsedInArgOrEnv (TG-DF-040/041 cover it) and InvalidBaseImagePlatform (it needs the\n")
-	b.WriteString("base image's config from a registry, which linting never fetches).\n")
+	b.WriteString("base image's config from a registry, which linting never fetches).\n\n")
+	b.WriteString("A Dockerfile that starts with `# check=error=true` asks `docker build` to fail on any of these\n")
+	b.WriteString("checks. Tollgate still reports each one as a finding at its line, and raises it to at least\n")
+	fmt.Fprintf(&b, "**%s** (the default gate threshold), since the build would fail on it; `# check=skip=NAME`\n", errorOnWarnSeverity)
+	b.WriteString("and `lint.rules` (`disabled`, or a higher `severity`) still apply. Tollgate's own rules are not\n")
+	b.WriteString("affected by the directive.\n")
 	for _, r := range rules {
 		if r.source != "buildkit" {
 			continue

@@ -100,7 +100,7 @@ func lintOne(ctx context.Context, opts Options, rules []rule, in Input) ([]model
 			f := model.Finding{
 				Stage:    Name,
 				RuleID:   r.ID,
-				Severity: capSeverity(r.Severity, h.atMost),
+				Severity: max(capSeverity(r.Severity, h.atMost), h.atLeast),
 				Title:    r.Name,
 				Message:  h.msg,
 				Location: model.Location{File: in.Path, Line: h.line, Resource: h.resource},

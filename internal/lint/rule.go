@@ -29,6 +29,9 @@ type hit struct {
 	resource string // image reference or stage, when useful for ignores
 	// atMost caps the rule's severity for this hit when the evidence is weaker (0 = no cap).
 	atMost model.Severity
+	// atLeast raises the rule's severity for this hit when the file itself asks for more
+	// (`# check=error=true`); 0 = no floor.
+	atLeast model.Severity
 }
 
 // newRule fills the URL of a Tollgate rule from its ID.
@@ -41,7 +44,8 @@ func newRule(id, name string, sev model.Severity, summary, fix, example string, 
 	}
 }
 
-// allRules is the registry, in ID order. Each group of rules lives in its own file.
+// allRules is the registry: Tollgate's rules in ID order, then BuildKit's. Each group of rules
+// lives in its own file.
 func allRules() []rule {
 	var rs []rule
 	rs = append(rs, baseImageRules()...)
@@ -53,8 +57,10 @@ func allRules() []rule {
 	rs = append(rs, contextRules()...)
 	rs = append(rs, healthRules()...)
 	rs = append(rs, metaRules()...)
-	rs = append(rs, buildkitRules()...)
-	return rs
+	// Tollgate's rules in ID order (a group's file may add an ID past the next group's first),
+	// then BuildKit's.
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+	return append(rs, buildkitRules()...)
 }
 
 // effectiveRules applies the config's rule settings: severity overrides and disabled rules.

@@ -9,6 +9,8 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
 
+// ADD rules apply to every stage and to ONBUILD ADD triggers.
+
 // archiveSuffixes are the local sources ADD unpacks; for those ADD does something COPY cannot.
 var archiveSuffixes = []string{".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tzst"}
 
@@ -50,7 +52,7 @@ func isArchive(src string) bool {
 func eachAdd(df *dockerfile, fn func(c command, add *instructions.AddCommand) []hit) []hit {
 	var hs []hit
 	for _, s := range df.stages {
-		for _, c := range s.commands {
+		for _, c := range s.all {
 			if add, ok := c.cmd.(*instructions.AddCommand); ok {
 				hs = append(hs, fn(c, add)...)
 			}
@@ -67,7 +69,7 @@ func checkAddURL(df *dockerfile, _ *Options) []hit {
 		for _, src := range add.SourcePaths {
 			if isRemote(src) {
 				return []hit{{line: df.lineOf(c.start, c.end, src), anchor: c.start,
-					msg: fmt.Sprintf("ADD fetches %s without --checksum", src)}}
+					msg: fmt.Sprintf("%s fetches %s without --checksum%s", c.label(), src, c.note())}}
 			}
 		}
 		return nil
@@ -81,7 +83,7 @@ func checkAddLocal(df *dockerfile, _ *Options) []hit {
 				return nil
 			}
 		}
-		return []hit{{line: c.start, msg: fmt.Sprintf("ADD of local %s where COPY suffices", strings.Join(sourcesOf(add.SourcesAndDest), " "))}}
+		return []hit{{line: c.start, msg: fmt.Sprintf("%s of local %s where COPY suffices%s", c.label(), strings.Join(sourcesOf(add.SourcesAndDest), " "), c.note())}}
 	})
 }
 

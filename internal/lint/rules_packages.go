@@ -18,6 +18,8 @@ var (
 	yumInstallRe   = regexp.MustCompile(`\b(yum|dnf|microdnf|tdnf)\s+(?:-\S+\s+)*(?:install|groupinstall|update|upgrade)\b`)
 	yumCleanRe     = regexp.MustCompile(`\b(?:yum|dnf|microdnf|tdnf)\s+(?:-\S+\s+)*clean\s+all\b|\brm\s+(?:-\S+\s+)*[^;&|]*/var/cache/(?:yum|dnf)`)
 	mountFlagRe    = regexp.MustCompile(`--mount=(\S+)`)
+	aptUpdateRe    = regexp.MustCompile(`\bapt(?:-get)?\s+(?:(?:-\S+|\S*::\S*)\s+)*update\b`)
+	aptUseIndexRe  = regexp.MustCompile(`\bapt(?:-get)?\s+(?:(?:-\S+|\S*::\S*)\s+)*(?:install|upgrade|dist-upgrade|full-upgrade|build-dep|source|satisfy|download)\b`)
 )
 
 // Package manager rules keep the shipped image small and its contents deliberate; they look
@@ -64,7 +66,26 @@ func packageRules() []rule {
 				}
 				return fmt.Sprintf("%q without cleaning the package cache in the same RUN", strings.Join(strings.Fields(yumInstallRe.FindString(seg)), " "))
 			})),
+		newRule("TG-DF-035", "apt-update-alone", model.SeverityLow,
+			"`RUN apt-get update` in a layer of its own is cached, so a later `RUN apt-get install` reuses a stale package index: it installs outdated (unpatched) versions, or fails once the mirror has moved on. "+
+				"Unlike TG-DF-031..034 it applies to every stage and to ONBUILD triggers, since a builder with outdated packages builds with them.",
+			"Update and install in one RUN: `RUN apt-get update && apt-get install -y --no-install-recommends <packages> && rm -rf /var/lib/apt/lists/*`.",
+			"FROM debian:12\nRUN apt-get update\nRUN apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*",
+			checkAptUpdateAlone),
 	}
+}
+
+// checkAptUpdateAlone looks at every stage (a builder that installs from a stale index builds
+// with outdated tools) and at ONBUILD RUN triggers.
+func checkAptUpdateAlone(df *dockerfile, _ *Options) []hit {
+	return eachRun(df, func(c command, sc script) []hit {
+		loc := aptUpdateRe.FindStringIndex(sc.text)
+		if loc == nil || aptUseIndexRe.MatchString(sc.text) {
+			return nil
+		}
+		return []hit{{line: sc.lineAt(loc[0]), anchor: c.start,
+			msg: fmt.Sprintf("%s updates the apt package index without installing anything in the same RUN; the layer is cached, so later installs use a stale index%s", c.label(), c.note())}}
+	})
 }
 
 // checkSegments runs msg on every shell command (split on && || ; | and newlines) of the RUN

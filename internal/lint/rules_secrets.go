@@ -44,8 +44,9 @@ var (
 	}
 )
 
-// Secret rules apply to every stage and to the ARGs before the first FROM: a secret written in
-// a Dockerfile is in version control and in the image history whichever stage holds it.
+// Secret rules apply to every stage, to ONBUILD ENV/ARG triggers and to the ARGs before the
+// first FROM: a secret written in a Dockerfile is in version control and in the image history
+// whichever stage holds it.
 func secretRules() []rule {
 	return []rule{
 		newRule("TG-DF-040", "secret-name-in-env-arg", model.SeverityHigh,
@@ -67,6 +68,9 @@ func checkSecrets(literal bool) func(*dockerfile, *Options) []hit {
 	return func(df *dockerfile, _ *Options) []hit {
 		var hs []hit
 		check := func(c command, kind, key string, value *string) {
+			if c.onbuild {
+				kind = "ONBUILD " + kind
+			}
 			v := ""
 			if value != nil {
 				v = strings.Trim(strings.TrimSpace(*value), `"'`)
@@ -76,13 +80,13 @@ func checkSecrets(literal bool) func(*dockerfile, *Options) []hit {
 			named := secretName(key)
 			switch {
 			case literal && known:
-				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s holds what looks like a real credential (value not shown)", kind, key)})
+				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s holds what looks like a real credential (value not shown)%s", kind, key, c.note())})
 			case literal && named && v != "" && !strings.HasPrefix(v, "$"):
-				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s sets a literal secret value (value not shown)", kind, key)})
-			case !literal && named && !known && kind == "ARG" && (v == "" || strings.HasPrefix(v, "$")):
-				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("ARG %s passes a secret through the image's build history", key)})
-			case !literal && named && !known && kind == "ENV" && strings.HasPrefix(v, "$"):
-				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("ENV %s bakes a secret into the image's environment", key)})
+				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s sets a literal secret value (value not shown)%s", kind, key, c.note())})
+			case !literal && named && !known && strings.HasSuffix(kind, "ARG") && (v == "" || strings.HasPrefix(v, "$")):
+				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s passes a secret through the image's build history%s", kind, key, c.note())})
+			case !literal && named && !known && strings.HasSuffix(kind, "ENV") && strings.HasPrefix(v, "$"):
+				hs = append(hs, hit{line: line, anchor: c.start, msg: fmt.Sprintf("%s %s bakes a secret into the image's environment%s", kind, key, c.note())})
 			}
 		}
 		for _, a := range df.metaArgs {
@@ -93,7 +97,7 @@ func checkSecrets(literal bool) func(*dockerfile, *Options) []hit {
 			}
 		}
 		for _, s := range df.stages {
-			for _, c := range s.commands {
+			for _, c := range s.all {
 				switch x := c.cmd.(type) {
 				case *instructions.ArgCommand:
 					for _, kv := range x.Args {

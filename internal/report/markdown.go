@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -154,7 +155,7 @@ func markdownFull(run *model.Run) []string {
 			}
 		}
 		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | %s |",
-			statusEmoji(s.Status), mdText(s.Stage), mdText(cmp.Or(toolLabel(s.Tool), "-")),
+			statusEmoji(s.Status), mdCellText(s.Stage), mdCellText(cmp.Or(toolLabel(s.Tool), "-")),
 			strings.Join(cells, " | "), humanDuration(s.Duration)))
 	}
 	var skipped []string
@@ -174,7 +175,7 @@ func markdownFull(run *model.Run) []string {
 		switch s.Status {
 		case model.StatusError:
 			lines = append(lines, "", fmt.Sprintf("### %s %s: error", statusEmoji(s.Status), mdText(s.Stage)), "")
-			lines = append(lines, "> "+mdText(oneLine(cmp.Or(s.Error, "stage failed without an error message"), 2000)))
+			lines = append(lines, "> "+mdLine(oneLine(cmp.Or(s.Error, "stage failed without an error message"), 2000)))
 		case model.StatusFail:
 			lines = append(lines, markdownFailing(s)...)
 		}
@@ -192,7 +193,7 @@ func markdownFailing(s *model.StageResult) []string {
 	}
 	lines := []string{"", fmt.Sprintf("### %s %s: %s", statusEmoji(s.Status), mdText(s.Stage), plural(len(blocking), "blocking finding")), ""}
 	if s.Summary != "" {
-		lines = append(lines, mdText(oneLine(s.Summary, 500)), "")
+		lines = append(lines, mdLine(oneLine(s.Summary, 500)), "")
 	}
 	if len(blocking) == 0 {
 		return lines
@@ -246,28 +247,165 @@ func statusEmoji(s model.Status) string {
 	}
 }
 
-// mdText escapes text for a Markdown table cell or line: pipes would end the cell, raw HTML
-// would render, and a newline would end the table row.
-func mdText(s string) string {
-	r := strings.NewReplacer(
-		"\\", "\\\\",
-		"|", "\\|",
-		"<", "&lt;",
-		">", "&gt;",
-		"\r\n", "<br>",
-		"\n", "<br>",
-		"\r", "<br>",
-	)
-	return r.Replace(s)
+// Finding messages, fixes and tool errors are plain text in which `backticks` mark code, as in
+// Tollgate's own rule texts. Markdown must show them as written: the code spans stay code spans
+// (where CommonMark decodes nothing, so they are copied as they are), and everything else is
+// escaped so that no character turns into markup, HTML, an entity or math.
+
+// mdText renders plain text inside a Markdown line, outside a table.
+func mdText(s string) string { return mdInline(s, false, false) }
+
+// mdLine renders plain text that begins a line (a paragraph, or after "> ").
+func mdLine(s string) string { return mdInline(s, false, true) }
+
+// mdCellText renders plain text for a table cell: GFM splits a row at every unescaped pipe,
+// inside code spans too, and a line break would end the row.
+func mdCellText(s string) string { return mdInline(s, true, false) }
+
+func mdInline(s string, inTable, lineStart bool) string {
+	var b strings.Builder
+	for i, sp := range splitCodeSpans(s) {
+		switch {
+		case !sp.code:
+			b.WriteString(escapeMarkdownText(sp.text, lineStart && i == 0))
+		case inTable && strings.Contains(sp.text, `\|`):
+			// GFM cannot show a backslash right before a pipe inside a code span in a table
+			// cell; show the span as text instead.
+			b.WriteString(escapeMarkdownText(sp.text, false))
+		default:
+			code := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(sp.text)
+			if inTable {
+				code = strings.ReplaceAll(code, "|", `\|`)
+			}
+			b.WriteString(padCode(code))
+		}
+	}
+	return b.String()
 }
 
-// mdCode puts a short value in a code span when it can be, else escapes it as text.
+// span is a piece of text: a code span with its backtick fences, or plain text.
+type span struct {
+	text string
+	code bool
+}
+
+// splitCodeSpans finds code spans the way CommonMark does: a run of n backticks opens one and
+// the next run of exactly n backticks closes it; a run with no closer is plain text.
+func splitCodeSpans(s string) []span {
+	var out []span
+	text := 0 // start of the pending plain text
+	for i := 0; i < len(s); {
+		if s[i] != '`' {
+			i++
+			continue
+		}
+		n := backticks(s, i)
+		end := -1
+		for j := i + n; j < len(s); {
+			if s[j] != '`' {
+				j++
+				continue
+			}
+			m := backticks(s, j)
+			if m == n {
+				end = j + m
+				break
+			}
+			j += m
+		}
+		if end < 0 {
+			i += n // no closer: these backticks are plain text
+			continue
+		}
+		if i > text {
+			out = append(out, span{text: s[text:i]})
+		}
+		out = append(out, span{text: s[i:end], code: true})
+		i, text = end, end
+	}
+	if text < len(s) {
+		out = append(out, span{text: s[text:]})
+	}
+	return out
+}
+
+// padCode keeps a code span's content as written: CommonMark strips one space from each end
+// of content that starts and ends with a space, so such content gets one more on each side.
+func padCode(span string) string {
+	n := backticks(span, 0)
+	fence, content := span[:n], span[n:len(span)-n]
+	if len(content) > 1 && content[0] == ' ' && content[len(content)-1] == ' ' && strings.Trim(content, " ") != "" {
+		return fence + " " + content + " " + fence
+	}
+	return span
+}
+
+func backticks(s string, i int) int {
+	n := 0
+	for i+n < len(s) && s[i+n] == '`' {
+		n++
+	}
+	return n
+}
+
+// escapeMarkdownText escapes plain text: backslash escapes for the ASCII punctuation Markdown
+// (and GitHub's math and strikethrough) would read as markup, entities for what would be HTML or
+// an entity, <br> for line breaks. At the start of a line it also defuses block markers
+// (headings, lists, quotes).
+func escapeMarkdownText(s string, lineStart bool) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '\\', '`', '*', '_', '[', ']', '|', '~', '$':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '&':
+			b.WriteString("&amp;")
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			b.WriteString("<br>")
+		case '\n':
+			b.WriteString("<br>")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	out := b.String()
+	if lineStart {
+		out = defuseBlockStart(out)
+	}
+	return out
+}
+
+// listMarkerRe is an ordered list marker at the start of a line: "1." or "1)".
+var listMarkerRe = regexp.MustCompile(`^(\s*[0-9]{1,9})([.)])`)
+
+// defuseBlockStart escapes a leading "#", "-", "+", "=" or "1." that would start a heading, a
+// list or a setext heading underline when the text begins a line.
+func defuseBlockStart(s string) string {
+	t := strings.TrimLeft(s, " ")
+	pad := s[:len(s)-len(t)]
+	if t != "" && strings.ContainsRune("#-+=", rune(t[0])) {
+		return pad + "\\" + t
+	}
+	return listMarkerRe.ReplaceAllString(s, "$1\\$2")
+}
+
+// mdCode puts a short value in a code span of a table cell when it can be, else escapes it as
+// text.
 func mdCode(s string) string {
 	if s == "" {
 		return "-"
 	}
-	if strings.ContainsAny(s, "`\r\n") {
-		return mdText(s)
+	if strings.ContainsAny(s, "`\r\n") || strings.Contains(s, `\|`) {
+		return escapeMarkdownText(s, false) // a location's backticks are characters, not code marks
 	}
 	return "`" + strings.ReplaceAll(s, "|", "\\|") + "`"
 }
@@ -284,9 +422,9 @@ func mdRule(f model.Finding) string {
 
 // mdCell is a finding's message (cut to keep rows readable) with its fix on a second line.
 func mdCell(msg, fix string) string {
-	c := mdText(cutRunes(strings.TrimSpace(msg), 500))
+	c := mdCellText(cutRunes(strings.TrimSpace(msg), 500))
 	if fix != "" {
-		c += "<br>**Fix:** " + mdText(cutRunes(strings.TrimSpace(fix), 300))
+		c += "<br>**Fix:** " + mdCellText(cutRunes(strings.TrimSpace(fix), 300))
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,25 @@ func fixtureRun() *model.Run {
 	}
 }
 
+// infoRun is a lint run on a repository of many Dockerfiles: one informational rule fires in
+// each of them, beside a few findings that matter.
+func infoRun() *model.Run {
+	st := &model.StageResult{Stage: "lint", Status: model.StatusFail, Tool: model.Tool{Name: "tollgate-lint", Version: "1"},
+		Duration: 40 * time.Millisecond, Summary: "1 finding(s) at or above HIGH (worst HIGH)"}
+	for i := range 12 {
+		st.Findings = append(st.Findings, model.Finding{Stage: "lint", RuleID: "TG-DF-060", Severity: model.SeverityInfo, Title: "no-healthcheck",
+			Message: "the final stage has no HEALTHCHECK", Location: model.Location{File: fmt.Sprintf("src/svc%02d/Dockerfile", i), Line: 1 + i%3}})
+	}
+	st.Findings = append(st.Findings,
+		model.Finding{Stage: "lint", RuleID: "UndefinedVar", Severity: model.SeverityInfo, Title: "UndefinedVar", Message: "Usage of undefined variable '$GOPATH'", Location: model.Location{File: "src/svc03/Dockerfile", Line: 7}},
+		model.Finding{Stage: "lint", RuleID: "UndefinedVar", Severity: model.SeverityInfo, Title: "UndefinedVar", Message: "Usage of undefined variable '$HOME'", Location: model.Location{File: "src/svc05/Dockerfile", Line: 9}},
+		model.Finding{Stage: "lint", RuleID: "StageNameCasing", Severity: model.SeverityInfo, Title: "StageNameCasing", Message: "Stage name 'Build' should be lowercase", Location: model.Location{File: "src/svc01/Dockerfile", Line: 1}},
+		model.Finding{Stage: "lint", RuleID: "TG-DF-030", Severity: model.SeverityHigh, Title: "pipe-to-shell", Message: "RUN pipes a curl download into an interpreter without verifying it", Location: model.Location{File: "src/svc04/Dockerfile", Line: 5}, Blocking: true},
+		model.Finding{Stage: "lint", RuleID: "TG-DF-036", Severity: model.SeverityMedium, Title: "download-unverified", Message: "RUN downloads https://example.com/jq with curl to /usr/bin/jq; nothing in the RUN checks its checksum or signature", Location: model.Location{File: "src/svc02/Dockerfile", Line: 4}},
+	)
+	return &model.Run{Version: "0.1.0", Started: fixtureStart, Duration: 100 * time.Millisecond, Stages: []*model.StageResult{st}}
+}
+
 // cleanRun is a run where every stage passed and found nothing.
 func cleanRun() *model.Run {
 	return &model.Run{
@@ -145,6 +165,8 @@ func TestGolden(t *testing.T) {
 		{"sarif", cleanRun, "clean.sarif"},
 		{"junit", cleanRun, "clean.junit.xml"},
 		{"markdown", cleanRun, "clean.md"},
+		{"table", infoRun, "info.txt"},
+		{"junit", infoRun, "info.junit.xml"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			got := render(t, tc.format, tc.run())

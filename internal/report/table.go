@@ -44,18 +44,22 @@ func (t tableWriter) paint(code, s string) string {
 func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	rows := 0
+	rows, blockingRows := 0, 0
+	header := func() {
+		if rows == 0 {
+			// Painted like the cells below it, so escape lengths match down the column.
+			fmt.Fprintf(tw, "STAGE\t%s\tRULE\tLOCATION\tMESSAGE\n", t.paint(ansiDefault, "SEVERITY"))
+		}
+		rows++
+	}
 	for _, s := range run.Stages {
 		if s == nil {
 			continue
 		}
 		active, suppressed := split(s)
-		for _, f := range append(active, suppressed...) {
-			if rows == 0 {
-				// Painted like the cells below it, so escape lengths match down the column.
-				fmt.Fprintf(tw, "STAGE\t%s\tRULE\tLOCATION\tMESSAGE\n", t.paint(ansiDefault, "SEVERITY"))
-			}
-			rows++
+		shown, folded := foldInfo(active)
+		for _, f := range append(shown, suppressed...) {
+			header()
 			sev := f.Severity.String()
 			note := ""
 			switch {
@@ -63,17 +67,27 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 				note = "  [" + suppressionText(f.Suppression) + "]"
 			case f.Blocking:
 				sev += "*"
+				blockingRows++
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(severityColor(f), sev),
 				cmp.Or(f.RuleID, "-"), cmp.Or(oneLine(where(f.Location), 80), "-"), oneLine(f.Message, 120)+note)
+		}
+		for _, g := range folded {
+			header()
+			f := g[0]
+			more := fmt.Sprintf(" +%d more", len(g)-1)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(severityColor(f), f.Severity.String()),
+				cmp.Or(f.RuleID, "-"), oneLine(cmp.Or(where(f.Location), "-"), 80-len(more))+more,
+				oneLine(foldedText(g), 120)+fmt.Sprintf("  [%d %s findings folded into one row; the JSON, SARIF and JUnit reports list each]", len(g), f.Severity))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if rows == 0 {
+	switch {
+	case rows == 0:
 		b.WriteString("No findings.\n")
-	} else {
+	case blockingRows > 0:
 		b.WriteString("* blocks the gate\n")
 	}
 	b.WriteString("\n")
@@ -113,6 +127,45 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// foldInfo keeps the table readable when one informational rule fires everywhere (a missing
+// HEALTHCHECK in every Dockerfile of a repository): non-blocking INFO (and unknown-severity)
+// findings of a rule that fired more than once become one group, shown as one row after the
+// stage's other findings. Everything else, and every blocking finding, keeps its own row.
+func foldInfo(active []model.Finding) (shown []model.Finding, folded [][]model.Finding) {
+	foldable := func(f model.Finding) bool { return f.Severity <= model.SeverityInfo && !f.Blocking }
+	count := map[string]int{}
+	for _, f := range active {
+		if foldable(f) {
+			count[f.RuleID]++
+		}
+	}
+	index := map[string]int{}
+	for _, f := range active {
+		if !foldable(f) || count[f.RuleID] < 2 {
+			shown = append(shown, f)
+			continue
+		}
+		i, ok := index[f.RuleID]
+		if !ok {
+			i = len(folded)
+			index[f.RuleID] = i
+			folded = append(folded, nil)
+		}
+		folded[i] = append(folded[i], f)
+	}
+	return shown, folded
+}
+
+// foldedText is the message of a folded group: the first one, marked when the others differ.
+func foldedText(g []model.Finding) string {
+	for _, f := range g[1:] {
+		if f.Message != g[0].Message {
+			return g[0].Message + " (messages vary)"
+		}
+	}
+	return g[0].Message
 }
 
 // stageLine says what a stage found, or why it did not finish.

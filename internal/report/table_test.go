@@ -85,3 +85,51 @@ func TestTableStripsControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+// INFO findings never dominate the table: an informational rule that fires in every file is one
+// row with a count, while blocking, higher and single INFO findings keep their rows, and the
+// machine-readable reports keep every finding.
+func TestTableFoldsInfo(t *testing.T) {
+	run := infoRun()
+	out := string(render(t, "table", run))
+	rows := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "lint ") && !strings.Contains(l, "tollgate-lint") {
+			rows++
+		}
+	}
+	// TG-DF-030, TG-DF-036, StageNameCasing, and one row each for TG-DF-060 and UndefinedVar.
+	if rows != 5 {
+		t.Errorf("%d finding rows, want 5:\n%s", rows, out)
+	}
+	for _, want := range []string{
+		"src/svc00/Dockerfile:1 +11 more",
+		"the final stage has no HEALTHCHECK  [12 INFO findings folded into one row; the JSON, SARIF and JUnit reports list each]",
+		"Usage of undefined variable '$GOPATH' (messages vary)  [2 INFO findings folded",
+		"Stage name 'Build' should be lowercase\n",
+		"lint   HIGH*",
+		"17 findings (1 blocking)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	// Folded rows come after the findings that matter.
+	if strings.Index(out, "TG-DF-060") < strings.Index(out, "TG-DF-036") {
+		t.Errorf("folded INFO rows before the other findings:\n%s", out)
+	}
+	// A blocking INFO finding (fail-on INFO) is never folded away.
+	for i := range run.Stages[0].Findings[:3] {
+		run.Stages[0].Findings[i].Blocking = true
+	}
+	out = string(render(t, "table", run))
+	if n := strings.Count(out, "INFO*"); n != 3 || !strings.Contains(out, "+8 more") {
+		t.Errorf("blocking INFO findings folded (%d INFO* rows):\n%s", n, out)
+	}
+	// Every finding is still in the machine-readable reports.
+	for _, format := range []string{"json", "sarif", "junit"} {
+		if n := strings.Count(string(render(t, format, infoRun())), "the final stage has no HEALTHCHECK"); n < 12 {
+			t.Errorf("%s lists %d of the 12 TG-DF-060 findings", format, n)
+		}
+	}
+}

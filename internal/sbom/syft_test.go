@@ -28,13 +28,13 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
-// syftPath is the pinned syft from the tool cache; CI installs tools before `go test`.
+// syftPath is the pinned syft from the tool cache, where TestMain installed it.
 func syftPath(t *testing.T) string {
 	t.Helper()
 	in := &tools.Installer{CacheDir: tools.DefaultCacheDir()}
 	p, err := in.Ensure(context.Background(), "syft")
 	if err != nil {
-		t.Fatalf("syft is needed for this test: run `go run ./cmd/tollgate tools install syft` (%v)", err)
+		t.Fatalf("syft missing after TestMain installed it: %v", err)
 	}
 	return p
 }

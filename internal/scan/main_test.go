@@ -26,6 +26,7 @@ var fx struct {
 }
 
 func TestMain(m *testing.M) {
+	tools.EnsureForTests("trivy", "syft") // built into the shared tool cache, outside the test timeout
 	dir, err := os.MkdirTemp("", "tollgate-scan-test-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -80,17 +81,18 @@ func needFixtures(t *testing.T) {
 	}
 }
 
-// installer is the real tool cache; tests never build tools themselves.
+// installer is the real tool cache; TestMain installed the tools the tests need, so a test
+// never builds one inside its own timeout.
 func installer() *tools.Installer {
-	return &tools.Installer{CacheDir: tools.DefaultCacheDir(), AutoInstall: false}
+	return &tools.Installer{CacheDir: tools.DefaultCacheDir()}
 }
 
-// toolPath returns an installed pinned tool or fails with how to install it.
+// toolPath returns an installed pinned tool.
 func toolPath(t *testing.T, name string) string {
 	t.Helper()
 	p, err := installer().Ensure(context.Background(), name)
 	if err != nil {
-		t.Fatalf("%s is not installed: run `go run ./cmd/tollgate tools install %s` first (%v)", name, name, err)
+		t.Fatalf("%s missing after TestMain installed it: %v", name, err)
 	}
 	return p
 }

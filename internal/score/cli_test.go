@@ -24,6 +24,7 @@ var cliBuild struct {
 }
 
 func TestMain(m *testing.M) {
+	tools.EnsureForTests("kube-score") // built into the shared tool cache, outside the test timeout
 	code := m.Run()
 	if cliBuild.path != "" {
 		os.RemoveAll(filepath.Dir(cliBuild.path))

@@ -113,10 +113,22 @@ func (in *Installer) Ensure(ctx context.Context, name string) (string, error) {
 
 // Install builds one tool with `go install PACKAGE@VERSION` into its cache dir, then verifies it.
 // It builds into a temp dir and renames, so an interrupted build never leaves a half binary.
+// Builds of the same tool are serialised across processes by a lock file in the tool's cache
+// dir: a second process waits (saying so on Progress) and then uses the first one's binary
+// instead of building it again.
 func (in *Installer) Install(ctx context.Context, t Tool) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("install %s: the Go toolchain is needed to build pinned tools: %w", t.Name, err)
+	}
+	unlock, err := in.lockTool(ctx, t)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if st := in.Check(t); st.Installed {
+		in.progressf("%s %s is installed (built by another process) at %s", t.Name, t.Version, st.Path)
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(in.Dir(t)), 0o755); err != nil {
 		return fmt.Errorf("install %s: %w", t.Name, err)

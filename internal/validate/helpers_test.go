@@ -22,6 +22,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	tools.EnsureForTests("kubeconform") // built into the shared tool cache, outside the test timeout
 	var err error
 	cacheRoot, err = os.MkdirTemp("", "tollgate-validate-test-*")
 	if err != nil {
