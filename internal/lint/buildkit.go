@@ -87,6 +87,7 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 			found[rulename] = append(found[rulename], hit{line: line, msg: msg})
 		},
 	}
+	opt.BuildArgs = df.buildArgs // the build's ARG values, as the build will see them
 	if err := outline(ctx, df.in.Content, opt); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lint %s: %w", df.in.Path, ctx.Err())
