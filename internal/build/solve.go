@@ -130,7 +130,6 @@ func Solve(ctx context.Context, addr string, p *Plan, archive string, progress f
 	return &Result{Archive: archive, Digest: dg, Platforms: p.Platforms, Steps: tr.total, Cached: tr.cached}, nil
 }
 
-
 // keychainAuth hands BuildKit the credentials Tollgate itself would use for a registry (the
 // Tollgate env variables for that registry, else the docker config), to pull private bases.
 func keychainAuth(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {

@@ -26,7 +26,7 @@ type dockerfile struct {
 	// buildArgs are the build's values for declared ARGs; they override the defaults.
 	buildArgs map[string]string
 	stages    []*buildStage
-	ignore   *patternmatcher.PatternMatcher // nil when there is no .dockerignore
+	ignore    *patternmatcher.PatternMatcher // nil when there is no .dockerignore
 	// buildkit holds the findings of BuildKit's own linter, by rule name.
 	buildkit map[string][]hit
 }
