@@ -229,24 +229,34 @@ func (d *Daemon) cleanup() {
 		d.unlk()
 		d.unlk = nil
 	}
-	if d.tmpRt && d.Root != "" {
-		removeState(d.Root)
+	if d.Root != "" {
+		// A daemon that was killed leaves its overlay mounts behind.
+		unmountUnder(d.Root)
+		if d.tmpRt {
+			os.RemoveAll(d.Root)
+		}
 	}
 	os.RemoveAll(d.dir)
 }
 
-// removeState deletes a private state dir; overlay mounts left by a killed daemon are
-// unmounted first so RemoveAll does not fail halfway.
+// removeState deletes a state dir, unmounting what a killed daemon left mounted in it first so
+// RemoveAll does not fail halfway.
 func removeState(root string) {
-	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 1 && strings.HasPrefix(f[1], root+"/") {
-				syscall.Unmount(f[1], syscall.MNT_DETACH)
-			}
+	unmountUnder(root)
+	os.RemoveAll(root)
+}
+
+func unmountUnder(root string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(f[1], root+"/") {
+			syscall.Unmount(f[1], syscall.MNT_DETACH)
 		}
 	}
-	os.RemoveAll(root)
 }
 
 // daemonEnv is a minimal environment for buildkitd: no registry passwords or other secrets

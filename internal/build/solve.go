@@ -183,8 +183,10 @@ type tracker struct {
 	done     map[digest.Digest]bool
 	logs     map[digest.Digest]*tailBuffer
 	failed   []digest.Digest
-	total    int
-	cached   int
+	// interrupted names steps that were cut short by a timeout or a cancel.
+	interrupted []string
+	total       int
+	cached      int
 }
 
 func newTracker(progress func(string), mask []string) *tracker {
@@ -203,7 +205,14 @@ func (t *tracker) update(st *client.SolveStatus) {
 		if v.Started != nil {
 			t.started[v.Digest] = *v.Started
 		}
-		if v.Error != "" && !strings.Contains(v.Error, "context canceled") {
+		switch {
+		case v.Error == "":
+		case strings.Contains(v.Error, "context canceled") || strings.Contains(v.Error, "deadline exceeded"):
+			// Cut short by a timeout or a cancel: it was still running.
+			if !t.done[v.Digest] && !strings.HasPrefix(v.Name, "[internal]") {
+				t.interrupted = append(t.interrupted, t.scrub(oneLine(v.Name)))
+			}
+		default:
 			t.failed = append(t.failed, v.Digest)
 		}
 		if v.Completed == nil || t.done[v.Digest] {
@@ -269,7 +278,7 @@ func (t *tracker) failedStep() (digest.Digest, string) {
 func (t *tracker) runningStep() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var names []string
+	names := append([]string(nil), t.interrupted...)
 	for d := range t.started {
 		if !t.done[d] && !strings.HasPrefix(t.names[d], "[internal]") {
 			names = append(names, t.scrub(oneLine(t.names[d])))
