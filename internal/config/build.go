@@ -54,7 +54,7 @@ type BuildSecret struct {
 	// File holds the value; relative to the project root.
 	File string `yaml:"file"`
 	// Value is refused: secret values never go in tollgate.yaml.
-	Value *yaml.Node `yaml:"value"`
+	Value yaml.Node `yaml:"value"`
 	// Line of the entry in the config file.
 	Line int `yaml:"-"`
 }
@@ -155,7 +155,7 @@ func (c *Config) ValidateBuild() error {
 	seen := map[string]bool{}
 	for _, s := range b.Secrets {
 		switch {
-		case s.Value != nil:
+		case s.Value.Kind != 0:
 			return bad(s.Line, "build.secrets: %q has a value; secret values never go in %s: name an environment variable (env:) or a file (file:)", s.ID, FileName)
 		case !secretIDRe.MatchString(s.ID):
 			return bad(s.Line, "build.secrets: every secret needs an id made of letters, digits, '.', '_' or '-' (got %q)", s.ID)
