@@ -82,6 +82,9 @@ func Solve(ctx context.Context, addr string, p *Plan, archive string, progress f
 	tmp := archive + ".partial"
 	defer os.Remove(tmp)
 	opt := client.SolveOpt{
+		// The same key for the same context dir lets BuildKit send only what changed since
+		// the last build from this directory.
+		SharedKey:     "tollgate:" + digest.FromString(p.ContextDir).Encoded()[:32],
 		Frontend:      "dockerfile.v0",
 		FrontendAttrs: FrontendAttrs(p),
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},

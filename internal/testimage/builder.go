@@ -28,6 +28,7 @@ const (
 //	npm-add NAME VERSION DIR       install DIR/node_modules/NAME/package.json
 //	write FILE WORDS...            write WORDS to FILE
 //	sha256 SRC DST                 write the hex SHA-256 of SRC to DST
+//	rounds N FILE                  N rounds of SHA-256 into FILE: CPU work standing in for a compile
 //	echo WORDS... | sleep SECONDS | fail WORDS... (prints WORDS, exits 3)
 const builderToolSource = `package main
 
@@ -104,6 +105,16 @@ func run(a []string) int {
 			sum := sha256.Sum256(b)
 			err = os.WriteFile(a[2], []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)
 		}
+	case "rounds":
+		if !need(2) {
+			return 2
+		}
+		n, _ := strconv.Atoi(a[1])
+		sum := sha256.Sum256([]byte(a[2]))
+		for i := 0; i < n; i++ {
+			sum = sha256.Sum256(sum[:])
+		}
+		err = os.WriteFile(a[2], []byte(hex.EncodeToString(sum[:])+"\n"), 0o644)
 	case "echo":
 		fmt.Println(strings.Join(a[1:], " "))
 	case "sleep":
