@@ -401,6 +401,76 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 		}
 	case "Tollgate":
 		switch fnName {
+		case "Build":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var dockerfile string
+			if inputArgs["dockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dockerfile"]), &dockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dockerfile", err))
+				}
+			}
+			var target string
+			if inputArgs["target"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["target"]), &target)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg target", err))
+				}
+			}
+			var buildArgs []string
+			if inputArgs["buildArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildArgs"]), &buildArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildArgs", err))
+				}
+			}
+			var secrets []*dagger.Secret
+			if inputArgs["secrets"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secrets"]), &secrets)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secrets", err))
+				}
+			}
+			var secretIds []string
+			if inputArgs["secretIds"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secretIds"]), &secretIds)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secretIds", err))
+				}
+			}
+			var platform dagger.Platform
+			if inputArgs["platform"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platform"]), &platform)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platform", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var sourceDateEpoch int
+			if inputArgs["sourceDateEpoch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceDateEpoch"]), &sourceDateEpoch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceDateEpoch", err))
+				}
+			}
+			return (*Tollgate).Build(&parent, ctx, dockerfile, target, buildArgs, secrets, secretIds, platform, sourceUrl, revision, sourceDateEpoch)
 		case "Gates":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -464,6 +534,90 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Pipeline(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
+		case "Publish":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var tags []string
+			if inputArgs["tags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tags"]), &tags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tags", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var platforms []dagger.Platform
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var buildArgs []string
+			if inputArgs["buildArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildArgs"]), &buildArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildArgs", err))
+				}
+			}
+			var secrets []*dagger.Secret
+			if inputArgs["secrets"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secrets"]), &secrets)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secrets", err))
+				}
+			}
+			var secretIds []string
+			if inputArgs["secretIds"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secretIds"]), &secretIds)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secretIds", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var sourceDateEpoch int
+			if inputArgs["sourceDateEpoch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceDateEpoch"]), &sourceDateEpoch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceDateEpoch", err))
+				}
+			}
+			return (*Tollgate).Publish(&parent, ctx, repository, tags, registryUsername, registryPassword, platforms, buildArgs, secrets, secretIds, sourceUrl, revision, sourceDateEpoch)
 		case "Sbom":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -632,6 +786,76 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Validate(&parent, ctx, paths, kubernetesVersion, crds, schemaDir)
+		case "Variants":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var platforms []dagger.Platform
+			if inputArgs["platforms"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["platforms"]), &platforms)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg platforms", err))
+				}
+			}
+			var dockerfile string
+			if inputArgs["dockerfile"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dockerfile"]), &dockerfile)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dockerfile", err))
+				}
+			}
+			var target string
+			if inputArgs["target"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["target"]), &target)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg target", err))
+				}
+			}
+			var buildArgs []string
+			if inputArgs["buildArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildArgs"]), &buildArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildArgs", err))
+				}
+			}
+			var secrets []*dagger.Secret
+			if inputArgs["secrets"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secrets"]), &secrets)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secrets", err))
+				}
+			}
+			var secretIds []string
+			if inputArgs["secretIds"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["secretIds"]), &secretIds)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg secretIds", err))
+				}
+			}
+			var sourceUrl string
+			if inputArgs["sourceUrl"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceUrl"]), &sourceUrl)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceUrl", err))
+				}
+			}
+			var revision string
+			if inputArgs["revision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["revision"]), &revision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg revision", err))
+				}
+			}
+			var sourceDateEpoch int
+			if inputArgs["sourceDateEpoch"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceDateEpoch"]), &sourceDateEpoch)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceDateEpoch", err))
+				}
+			}
+			return (*Tollgate).Variants(&parent, ctx, platforms, dockerfile, target, buildArgs, secrets, secretIds, sourceUrl, revision, sourceDateEpoch)
 		case "":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -28,8 +28,10 @@ func (m *Tollgate) Lint(
 		return nil, err
 	}
 	if len(dockerfiles) == 0 {
-		dockerfiles = cfg.Lint.Dockerfiles
-		if cfg.Lint.DockerfilesDefaulted {
+		// lint.dockerfiles, else the build's Dockerfile: the same one Build builds.
+		var defaulted bool
+		dockerfiles, defaulted = cfg.LintDockerfiles()
+		if defaulted {
 			found := false
 			for _, p := range dockerfiles {
 				if ok, _ := m.Source.Exists(ctx, p); ok {

@@ -1,15 +1,78 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testimage"
 	"github.com/tollgate-dev/tollgate/internal/tools"
+	"github.com/tollgate-dev/tollgate/internal/trivydb"
 )
 
-// `tollgate run` in these tests runs validate and score for real: their pinned tools are built
-// into the shared tool cache before the tests, outside the test timeout.
+// buildFx serves the build tests: the pinned tools a build-scan-push run needs (installed
+// before the tests start, so building them does not count against the test timeout), runc
+// from Debian, an offline trivy DB and a loopback registry serving the Builder base image.
+var buildFx struct {
+	registry string // host:port, plain HTTP on 127.0.0.1
+	db       string // trivy cache dir holding db/
+	err      error
+}
+
 func TestMain(m *testing.M) {
+	// `tollgate run` in these tests runs validate and score for real: their pinned tools are built
+	// into the shared tool cache before the tests, outside the test timeout.
 	tools.EnsureForTests("kubeconform", "kube-score")
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "tollgate-cli-test-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	host, stop := testimage.OpenRegistry()
+	buildFx.registry = host
+	buildFx.err = setupBuild(context.Background(), dir)
+	code := m.Run()
+	stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setupBuild(ctx context.Context, dir string) error {
+	if _, err := exec.LookPath("runc"); err != nil {
+		cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "runc")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("install runc: %v\n%s", err, out)
+		}
+	}
+	in := &tools.Installer{CacheDir: tools.DefaultCacheDir(), AutoInstall: true, Progress: os.Stderr}
+	for _, t := range []string{"buildkitd", "syft", "trivy"} {
+		if _, err := in.Ensure(ctx, t); err != nil {
+			return err
+		}
+	}
+	buildFx.db = filepath.Join(dir, "trivy-cache")
+	if err := trivydb.Build(ctx, filepath.Join("..", "..", "fixtures", "advisories"), buildFx.db, time.Now()); err != nil {
+		return err
+	}
+	tool, err := testimage.BuilderTool(ctx, dir)
+	if err != nil {
+		return err
+	}
+	img, err := testimage.Builder(tool)
+	if err != nil {
+		return err
+	}
+	return testimage.Push(img, buildFx.registry+"/"+testimage.BuilderRepository+":"+testimage.BuilderTag)
+}
+
+func needBuildFixtures(t *testing.T) {
+	t.Helper()
+	if buildFx.err != nil {
+		t.Fatalf("build test fixtures: %v", buildFx.err)
+	}
 }

@@ -73,6 +73,13 @@ func newStageCmds(g *globalOpts, stdout, stderr io.Writer) []*cobra.Command {
 			Use:   strings.TrimSpace(s.Name + " " + s.Usage),
 			Short: short,
 			RunE: func(cmd *cobra.Command, args []string) error {
+				if s.DirArg && len(args) > 0 {
+					// `tollgate build [DIR]`: DIR is the project, like `tollgate run [DIR]`.
+					if len(args) > 1 || cmd.Flags().Changed("dir") {
+						return &exitError{code: model.ExitUsage, err: fmt.Errorf("%s takes one project directory: pass DIR or --dir, not both", s.Name)}
+					}
+					dir, args = args[0], nil
+				}
 				return execute(cmd.Context(), g, dir, []string{s.Name}, args, appliers, stdout, stderr)
 			},
 		}
@@ -118,6 +125,8 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if len(stageNames) == 0 {
 		stageNames = cfg.Stages
 	}
+	// Stages named on the command line run even when their config section is absent.
+	cfg.Request(stageNames)
 	stages, err := pipeline.Select(stageNames)
 	if err != nil {
 		return &exitError{code: model.ExitUsage, err: err}

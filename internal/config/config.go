@@ -35,11 +35,13 @@ type Config struct {
 	// Tools configures where pinned tools live.
 	Tools Tools `yaml:"tools"`
 
+	Build    Build    `yaml:"build"`
 	Lint     Lint     `yaml:"lint"`
 	Validate Validate `yaml:"validate"`
 	Score    Score    `yaml:"score"`
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
+	Push     Push     `yaml:"push"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -107,11 +109,13 @@ func (c *Config) applyDefaults() {
 	if c.Gate.FailOn == model.SeverityUnknown {
 		c.Gate.FailOn = model.SeverityHigh
 	}
+	c.Build.defaults()
 	c.Lint.defaults()
 	c.Validate.defaults()
 	c.Score.defaults()
 	c.Scan.defaults()
 	c.SBOM.defaults()
+	c.Push.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -149,9 +153,11 @@ func Parse(name string, b []byte) (*Config, error) {
 		var root yaml.Node
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
+			recordSections(&root, c)
 		}
 	}
 	c.Path = name
+	c.Request(c.Stages)
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -205,6 +211,46 @@ func recordIgnoreLines(root *yaml.Node, c *Config) {
 	}
 }
 
+// recordSections notes which release-related sections the file has (a build or push section
+// turns its stage on) and their lines, for messages.
+func recordSections(root *yaml.Node, c *Config) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		switch k.Value {
+		case "build":
+			c.Build.Configured, c.Build.Line = true, k.Line
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				if v.Content[j].Value == "secrets" && v.Content[j+1].Kind == yaml.SequenceNode {
+					for n, item := range v.Content[j+1].Content {
+						if n < len(c.Build.Secrets) {
+							c.Build.Secrets[n].Line = item.Line
+						}
+					}
+				}
+			}
+		case "push":
+			c.Push.Configured, c.Push.Line = true, k.Line
+		}
+	}
+}
+
+// Request marks the build and push stages as wanted when they are named explicitly (on the
+// command line or in the file's stages list): named stages run even without their section.
+func (c *Config) Request(stages []string) {
+	for _, s := range stages {
+		switch strings.TrimSpace(s) {
+		case "build":
+			c.Build.Configured = true
+		case "push":
+			c.Push.Configured = true
+		}
+	}
+}
+
 func (c *Config) validate() error {
 	if c.Version != 1 {
 		return &model.InputError{File: c.Path, Err: fmt.Errorf("version %d is not supported (want 1)", c.Version)}
@@ -229,12 +275,15 @@ func (c *Config) validate() error {
 			return &model.InputError{File: c.Path, Line: ig.Line, Err: fmt.Errorf("ignore %s: path %q is not a valid glob: %v", ig.ID, ig.Path, err)}
 		}
 	}
-	return nil
+	if err := c.ValidateBuild(); err != nil {
+		return err
+	}
+	return c.ValidatePush()
 }
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"lint", "validate", "score", "sbom", "scan"}
+	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push"}
 }
 
 // KnownStage reports whether name is a stage.

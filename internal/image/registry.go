@@ -79,6 +79,18 @@ func (k envKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.FromConfig(authn.AuthConfig{Username: k.creds.Username, Password: k.creds.Password}), nil
 }
 
+// Keychain is how Tollgate authenticates to registry (host[:port]): TOLLGATE_REGISTRY_USERNAME
+// and TOLLGATE_REGISTRY_PASSWORD when both are set (for that registry only, never sent to
+// another), else the docker config (DOCKER_CONFIG, credential helpers), else anonymous.
+func Keychain(registry string) authn.Keychain {
+	creds := CredentialsFromEnv()
+	if creds.Set() {
+		// Explicit credentials win over the docker config for the image's registry.
+		return authn.NewMultiKeychain(envKeychain{registry: registry, creds: creds})
+	}
+	return authn.NewMultiKeychain(envKeychain{registry: registry, creds: creds}, authn.DefaultKeychain)
+}
+
 // openRegistry resolves a reference to one image manifest and pins it by digest, so the SBOM and
 // the scan describe the same image even if the tag moves in between.
 func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source, err error) {
@@ -86,12 +98,7 @@ func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source
 	if err != nil {
 		return nil, &model.InputError{Err: fmt.Errorf("image %q is neither an existing file or directory nor a valid registry reference: %v", input, err)}
 	}
-	creds := CredentialsFromEnv()
-	kc := authn.NewMultiKeychain(envKeychain{registry: r.Context().RegistryStr(), creds: creds}, authn.DefaultKeychain)
-	if creds.Set() {
-		// Explicit credentials win over the docker config for the image's registry.
-		kc = authn.NewMultiKeychain(envKeychain{registry: r.Context().RegistryStr(), creds: creds})
-	}
+	kc := Keychain(r.Context().RegistryStr())
 	if o.lim.RegistryTimeout > 0 {
 		parent := ctx
 		var cancel context.CancelFunc

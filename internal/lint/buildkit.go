@@ -95,6 +95,7 @@ func runBuildKit(ctx context.Context, df *dockerfile) (hits map[string][]hit, er
 			found[rulename] = append(found[rulename], h)
 		},
 	}
+	opt.BuildArgs = df.buildArgs // the build's ARG values, as the build will see them
 	if err := outline(ctx, content, opt); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lint %s: %w", df.in.Path, ctx.Err())

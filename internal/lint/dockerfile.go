@@ -24,8 +24,10 @@ type dockerfile struct {
 	lines    []string // raw lines; lines[i] is line i+1
 	escape   rune
 	metaArgs []*instructions.ArgCommand
-	stages   []*buildStage
-	ignore   *patternmatcher.PatternMatcher // nil when there is no .dockerignore
+	// buildArgs are the build's values for declared ARGs; they override the defaults.
+	buildArgs map[string]string
+	stages    []*buildStage
+	ignore    *patternmatcher.PatternMatcher // nil when there is no .dockerignore
 	// buildkit holds the findings of BuildKit's own linter, by rule name.
 	buildkit map[string][]hit
 }
@@ -121,7 +123,7 @@ func (s *buildStage) external() bool {
 
 // parseDockerfile checks the bytes are a text Dockerfile and parses it with BuildKit's parser.
 // Every problem is a *model.InputError naming the file and, when known, the line.
-func parseDockerfile(in Input) (*dockerfile, error) {
+func parseDockerfile(in Input, buildArgs map[string]string) (*dockerfile, error) {
 	if err := checkText(in); err != nil {
 		return nil, err
 	}
@@ -149,7 +151,7 @@ func parseDockerfile(in Input) (*dockerfile, error) {
 	if err != nil {
 		return nil, err
 	}
-	df := &dockerfile{in: in, lines: splitLines(in.Content), escape: res.EscapeToken, ignore: ignore}
+	df := &dockerfile{in: in, lines: splitLines(in.Content), escape: res.EscapeToken, ignore: ignore, buildArgs: buildArgs}
 	for i := range metaArgs {
 		df.metaArgs = append(df.metaArgs, &metaArgs[i])
 	}
@@ -159,7 +161,7 @@ func parseDockerfile(in Input) (*dockerfile, error) {
 	for _, n := range res.AST.Children {
 		ends[n.StartLine] = n.EndLine
 	}
-	metaEnv := resolveMetaArgs(df.escape, df.metaArgs)
+	metaEnv := resolveMetaArgs(df.escape, df.metaArgs, df.buildArgs)
 	byName := map[string]*buildStage{}
 	for _, st := range stages {
 		bs := &buildStage{name: strings.ToLower(st.Name), line: firstLine(st.Location), rawBase: st.BaseName}
@@ -251,12 +253,16 @@ func (e envMap) Keys() []string {
 	return out
 }
 
-// resolveMetaArgs applies the defaults of the ARGs before the first FROM, in order, the way a
-// build without --build-arg would see them.
-func resolveMetaArgs(escape rune, args []*instructions.ArgCommand) envMap {
+// resolveMetaArgs applies the ARGs before the first FROM, in order, the way the build sees
+// them: a build arg given for a declared ARG wins over its default.
+func resolveMetaArgs(escape rune, args []*instructions.ArgCommand, buildArgs map[string]string) envMap {
 	env := envMap{}
 	for _, a := range args {
 		for _, kv := range a.Args {
+			if v, ok := buildArgs[kv.Key]; ok {
+				env[kv.Key] = v
+				continue
+			}
 			if kv.Value == nil {
 				continue
 			}

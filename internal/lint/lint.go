@@ -34,11 +34,14 @@ type Options struct {
 	Rules map[string]config.RuleSetting
 	// ConfigFile names the config the options came from, for error messages.
 	ConfigFile string
+	// BuildArgs are the build's ARG values (build.build-args): the lint resolves ARGs the way
+	// the build will, e.g. the real base image of FROM ${BASE}.
+	BuildArgs map[string]string
 }
 
-// OptionsFrom reads lint options from the config.
+// OptionsFrom reads lint options from the config. The build args are the build's own.
 func OptionsFrom(c *config.Config) Options {
-	return Options{AllowedRegistries: c.Lint.AllowedRegistries, Rules: c.Lint.Rules, ConfigFile: c.Path}
+	return Options{AllowedRegistries: c.Lint.AllowedRegistries, Rules: c.Lint.Rules, ConfigFile: c.Path, BuildArgs: c.Build.BuildArgs}
 }
 
 // Tool is the "tool" reported for this stage: Tollgate's own linter.
@@ -84,7 +87,7 @@ func Lint(ctx context.Context, opts Options, inputs []Input) (*model.StageResult
 
 // lintOne parses one Dockerfile, runs every enabled rule and applies inline ignores.
 func lintOne(ctx context.Context, opts Options, rules []rule, in Input) ([]model.Finding, error) {
-	df, err := parseDockerfile(in)
+	df, err := parseDockerfile(in, opts.BuildArgs)
 	if err != nil {
 		return nil, err
 	}

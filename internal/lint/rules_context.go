@@ -107,14 +107,16 @@ func checkCopyContext(df *dockerfile, _ *Options) []hit {
 			ex = append(ex, exposed[s.parent]...)
 			wd = workdirs[s.parent]
 		}
-		env := resolveMetaArgs(df.escape, df.metaArgs)
+		env := resolveMetaArgs(df.escape, df.metaArgs, df.buildArgs)
 		for _, c := range s.commands {
 			switch x := c.cmd.(type) {
 			case *instructions.WorkdirCommand:
 				wd = absPath(wd, expandPath(df, x.Path, env))
 			case *instructions.ArgCommand:
 				for _, kv := range x.Args {
-					if kv.Value != nil {
+					if v, ok := df.buildArgs[kv.Key]; ok {
+						env[kv.Key] = v // the build's value wins over the ARG's default
+					} else if kv.Value != nil {
 						env[kv.Key], _ = expandWord(df.escape, *kv.Value, env)
 					}
 				}

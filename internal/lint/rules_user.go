@@ -60,7 +60,7 @@ func expandUser(df *dockerfile, s *buildStage, upto int, user string) string {
 	if !strings.Contains(user, "$") {
 		return user
 	}
-	env := resolveMetaArgs(df.escape, df.metaArgs)
+	env := resolveMetaArgs(df.escape, df.metaArgs, df.buildArgs)
 	for _, c := range s.commands[:upto] {
 		switch x := c.cmd.(type) {
 		case *instructions.ArgCommand:

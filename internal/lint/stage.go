@@ -33,10 +33,12 @@ func Stage() stage.Stage {
 		},
 		Run: func(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 			paths := env.Args
+			// lint.dockerfiles, else the build's Dockerfile (one setting for both stages).
+			configured, defaulted := env.Config.LintDockerfiles()
 			if len(paths) == 0 {
-				paths = env.Config.Lint.Dockerfiles
+				paths = configured
 			}
-			if r := env.SkipMissingDefaults(Name, Tool(), env.Config.Lint.DockerfilesDefaulted, paths, "set lint.dockerfiles in tollgate.yaml"); r != nil {
+			if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set lint.dockerfiles or build.dockerfile in tollgate.yaml"); r != nil {
 				return r, nil
 			}
 			inputs := make([]Input, 0, len(paths))

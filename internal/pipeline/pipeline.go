@@ -33,7 +33,7 @@ const (
 )
 
 // Run executes the stages, in parallel where Needs allows, and returns them in the given order.
-// Stages whose needs did not pass are skipped. onEvent may be nil; it is called serially.
+// Stages whose needs ended in an error are skipped; a skipped need is like one not selected. onEvent may be nil; it is called serially.
 func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func(Event)) *model.Run {
 	var mu sync.Mutex
 	emit := func(e Event) {
@@ -89,7 +89,9 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 				rmu.Lock()
 				dep := results[n]
 				rmu.Unlock()
-				if res == nil && (dep.Status == model.StatusError || dep.Status == model.StatusSkipped) {
+				// A dependency that was skipped (e.g. a build that is not configured) produced
+				// nothing: the stage runs on its own inputs, as if it had not been selected.
+				if res == nil && dep.Status == model.StatusError {
 					res = &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
 						Error: fmt.Sprintf("skipped: stage %s did not complete", n)}
 				}

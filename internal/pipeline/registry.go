@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/push"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
@@ -16,11 +18,13 @@ import (
 // config.StageNames.
 func Stages() []stage.Stage {
 	return []stage.Stage{
+		build.Stage(),
 		lint.Stage(),
 		validate.Stage(),
 		score.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
+		push.Stage(),
 	}
 }
 

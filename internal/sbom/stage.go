@@ -21,6 +21,7 @@ func Stage() stage.Stage {
 	return stage.Stage{
 		Name:  Name,
 		Tool:  Tool(),
+		Needs: []string{"build"}, // describe the image built in this run, when there is one
 		Usage: "[IMAGE]",
 		Short: "Generate the image's SBOM (SPDX 2.3 and CycloneDX 1.6 JSON) with syft",
 		Flags: flags,
@@ -28,10 +29,14 @@ func Stage() stage.Stage {
 	}
 }
 
-// Input is the image the stage describes, and whether one is configured.
+// Input is the image the stage describes: the positional IMAGE, else the image built in this
+// run, else sbom.image, else scan.image ("" when there is none).
 func Input(env *stage.Env) string {
 	if len(env.Args) > 0 && strings.TrimSpace(env.Args[0]) != "" {
 		return env.Args[0]
+	}
+	if b := env.BuiltImage(); b != nil {
+		return b.Archive
 	}
 	if env.Config.SBOM.Image != "" {
 		return env.Config.SBOM.Image
@@ -56,6 +61,9 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		}
 	}
 	subject := strings.TrimSpace(input) // as configured, before it is made absolute
+	if b := env.BuiltImage(); b != nil && input == b.Archive {
+		subject = builtSubject(env.Config, b)
+	}
 	// A relative file input is relative to the project root; anything else is a reference.
 	if p := env.Path(input); !strings.Contains(input, "://") {
 		if _, err := os.Stat(p); err == nil {
@@ -124,4 +132,13 @@ func subjectName(input string, src *image.Source) string {
 		return src.Ref
 	}
 	return input
+}
+
+// builtSubject names an image built in this run by its digest: repository@digest when it will
+// be pushed, else Dockerfile@digest (never the scratch path of the archive).
+func builtSubject(c *config.Config, b *stage.BuiltImage) string {
+	if c.Push.Repository != "" {
+		return c.Push.Repository + "@" + b.Digest
+	}
+	return c.Build.DockerfilePath() + "@" + b.Digest
 }

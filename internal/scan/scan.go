@@ -199,6 +199,7 @@ func Stage() stage.Stage {
 	return stage.Stage{
 		Name:  Name,
 		Tool:  Tool(),
+		Needs: []string{"build"}, // scan the image built in this run, when there is one
 		Usage: "[IMAGE]",
 		Short: "Scan an image (tarball, OCI layout or registry reference) for known vulnerabilities with trivy",
 		Flags: flags,
@@ -214,6 +215,9 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	cfg := env.Config
 	input := cfg.Scan.Image
+	if b := env.BuiltImage(); b != nil {
+		input = b.Archive
+	}
 	if len(env.Args) > 0 {
 		input = env.Args[0]
 	}

@@ -57,3 +57,17 @@ type BuiltImage struct {
 	Digest    string   // sha256:... of the manifest (or index, for several platforms)
 	Platforms []string // e.g. linux/amd64
 }
+
+// BuiltImage returns the image the build stage produced in this run, or nil when it did not
+// run or built nothing.
+func (e *Env) BuiltImage() *BuiltImage {
+	if e == nil || e.Shared == nil {
+		return nil
+	}
+	v, ok := e.Shared.Get(KeyBuiltImage)
+	if !ok {
+		return nil
+	}
+	b, _ := v.(*BuiltImage)
+	return b
+}

@@ -67,6 +67,9 @@ type Stage struct {
 	// selected stage without AfterGates has finished, and is skipped unless all of them passed
 	// their gates (skipped ones count as passed). Release stages order among themselves by Needs.
 	AfterGates bool
+	// DirArg makes the positional argument of `tollgate <stage> [DIR]` the project directory
+	// (like `tollgate run [DIR]`) instead of an input of the stage.
+	DirArg bool
 }
 
 // SkipMissingDefaults returns a skipped result when a stage's inputs are the config defaults

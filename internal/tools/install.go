@@ -139,10 +139,18 @@ func (in *Installer) Install(ctx context.Context, t Tool) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	in.progressf("installing %s %s (go install %s@%s)...", t.Name, t.Version, t.Package, t.Version)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, goBin, "install", "-trimpath", t.Package+"@"+t.Version)
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0")
+	var cmd *exec.Cmd
+	if t.ViaModule {
+		in.progressf("installing %s %s (go build %s in a module requiring %s@%s)...", t.Name, t.Version, t.Package, t.Module, t.Version)
+		if cmd, err = wrapperBuild(ctx, goBin, t, tmp); err != nil {
+			return fmt.Errorf("install %s %s: %w", t.Name, t.Version, err)
+		}
+	} else {
+		in.progressf("installing %s %s (go install %s@%s)...", t.Name, t.Version, t.Package, t.Version)
+		cmd = exec.CommandContext(ctx, goBin, "install", "-trimpath", t.Package+"@"+t.Version)
+		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0")
+	}
 	cmd.Env = append(cmd.Env, t.Env...)
 	var out strings.Builder
 	pr, pw := io.Pipe()
@@ -165,7 +173,7 @@ func (in *Installer) Install(ctx context.Context, t Tool) error {
 	<-done
 	stopTicker()
 	if err != nil {
-		return fmt.Errorf("install %s %s: go install failed: %w\n%s", t.Name, t.Version, err, tail(out.String(), 20))
+		return fmt.Errorf("install %s %s: go build failed: %w\n%s", t.Name, t.Version, err, tail(out.String(), 20))
 	}
 	built := filepath.Join(tmp, t.Binary())
 	if v, err := BinaryVersion(built, t); err != nil || v != t.Version {
@@ -179,6 +187,30 @@ func (in *Installer) Install(ctx context.Context, t Tool) error {
 	}
 	in.progressf("installed %s %s in %s -> %s", t.Name, t.Version, time.Since(start).Round(time.Second), in.Path(t))
 	return nil
+}
+
+// wrapperBuild prepares a throwaway module in tmp/src that requires t.Module at t.Version
+// (`go get` resolves and checksum-verifies it like `go install` would) and returns the
+// `go build` command that writes the binary into tmp. The module's own exclude directives do
+// not apply there; for BuildKit they only steer two test-only dependencies.
+func wrapperBuild(ctx context.Context, goBin string, t Tool, tmp string) (*exec.Cmd, error) {
+	src := filepath.Join(tmp, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return nil, err
+	}
+	mod := "module tollgate.local/toolbuild/" + t.Name + "\n\ngo 1.26\n"
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
+		return nil, err
+	}
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod")
+	get := exec.CommandContext(ctx, goBin, "get", t.Package+"@"+t.Version)
+	get.Dir, get.Env = src, env
+	if out, err := get.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go get %s@%s failed: %w\n%s", t.Package, t.Version, err, tail(string(out), 20))
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", filepath.Join(tmp, t.Binary()), t.Package)
+	cmd.Dir, cmd.Env = src, env
+	return cmd, nil
 }
 
 // tick prints a heartbeat while a long build runs, so a 10-minute trivy build is not silent.

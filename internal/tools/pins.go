@@ -5,6 +5,7 @@ package tools
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Tool is one pinned external tool, in its two forms: a Go package for the native runner and
@@ -20,6 +21,10 @@ type Tool struct {
 	ImageBinary string
 	// ImageUser is the user the image runs as ("" for root); mounts must be readable by it.
 	ImageUser string
+	// ViaModule builds the tool inside a throwaway module that requires Module@Version,
+	// because `go install PKG@VERSION` refuses modules whose go.mod has exclude or replace
+	// directives (BuildKit's does). Versions still come from the Go checksum database.
+	ViaModule bool
 }
 
 // Binary is the executable's file name.
@@ -39,6 +44,10 @@ var pinned = [...]Tool{
 		Image: "zegl/kube-score:v1.20.0", ImageBinary: "/usr/bin/kube-score"},
 	{Name: "gator", Module: "github.com/open-policy-agent/gatekeeper/v3", Package: "github.com/open-policy-agent/gatekeeper/v3/cmd/gator", Version: "v3.23.1",
 		Image: "openpolicyagent/gator:v3.23.1", ImageBinary: "/gator", ImageUser: "65532"},
+	// The native build stage's private builder. Same release as the BuildKit client library in
+	// go.mod; it runs build steps with the OS's runc (OCI worker), so it needs root and runc.
+	{Name: "buildkitd", Module: "github.com/moby/buildkit", Package: "github.com/moby/buildkit/cmd/buildkitd", Version: "v0.32.2",
+		Image: "moby/buildkit:v0.32.2", ImageBinary: "/usr/bin/buildkitd", ViaModule: true},
 }
 
 // All returns every pinned tool, sorted by name.
@@ -57,7 +66,15 @@ func Get(name string) (Tool, error) {
 			return t, nil
 		}
 	}
-	return Tool{}, fmt.Errorf("unknown tool %q (known: trivy, syft, cosign, kubeconform, kube-score, gator)", name)
+	return Tool{}, fmt.Errorf("unknown tool %q (known: %s)", name, strings.Join(names(), ", "))
+}
+
+func names() []string {
+	var n []string
+	for _, t := range All() {
+		n = append(n, t.Name)
+	}
+	return n
 }
 
 // MustGet is Get for names that are compile-time constants in Tollgate's own code.
