@@ -105,10 +105,13 @@ func markdownFull(run *model.Run) []string {
 	if !run.Passed() {
 		verdict = "## ❌ Tollgate: FAIL"
 	}
-	ran, failed, blocking, active, suppressed := 0, 0, 0, 0, 0
+	ran, failed, blocking, active, suppressed, cached := 0, 0, 0, 0, 0, 0
 	for _, s := range run.Stages {
 		if s == nil {
 			continue
+		}
+		if s.Cached {
+			cached++
 		}
 		c, b, sup := countActive(s)
 		blocking += b
@@ -131,6 +134,9 @@ func markdownFull(run *model.Run) []string {
 	}
 	if run.Duration > 0 {
 		facts = append(facts, humanDuration(run.Duration))
+	}
+	if cached > 0 {
+		facts = append(facts, fmt.Sprintf("%d from the result cache", cached))
 	}
 	if run.Version != "" {
 		facts = append(facts, "tollgate "+mdText(run.Version))
@@ -156,7 +162,7 @@ func markdownFull(run *model.Run) []string {
 		}
 		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | %s |",
 			statusEmoji(s.Status), mdCellText(s.Stage), mdCellText(cmp.Or(toolLabel(s.Tool), "-")),
-			strings.Join(cells, " | "), humanDuration(s.Duration)))
+			strings.Join(cells, " | "), mdTime(s)))
 	}
 	var skipped []string
 	for _, s := range run.Stages {
@@ -435,4 +441,12 @@ func cutRunes(s string, max int) string {
 		return s
 	}
 	return string(r[:max-1]) + "…"
+}
+
+// mdTime is a stage's time cell; a result read from the result cache says so.
+func mdTime(s *model.StageResult) string {
+	if s.Cached {
+		return humanDuration(s.Duration) + " (cached)"
+	}
+	return humanDuration(s.Duration)
 }

@@ -204,6 +204,8 @@ func Stage() stage.Stage {
 		Short: "Scan an image (tarball, OCI layout or registry reference) for known vulnerabilities with trivy",
 		Flags: flags,
 		Run:   runStage,
+
+		CacheKey: cacheKey,
 	}
 }
 

@@ -191,6 +191,8 @@ func Stage() stage.Stage {
 		Usage: "[PATH...]",
 		Short: "Score Kubernetes manifests with kube-score (security context, resources, probes, NetworkPolicy, images)",
 		Run:   run,
+
+		CacheKey: cacheKey,
 	}
 }
 

@@ -1,0 +1,92 @@
+package resultcache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// memoMinSize is the size from which a file's digest is memoised: hashing a small file costs
+// less than looking up its memo.
+const memoMinSize = 1 << 20
+
+// racyWindow: a file modified this recently may change again within the same timestamp, so
+// its digest is not memoised (git's "racy clean" problem).
+const racyWindow = 2 * time.Second
+
+// memo remembers the SHA-256 of big files (image archives, Tollgate's own executable) by their
+// identity — path, device, inode, size, modification and change times — so a warm run stats
+// them instead of reading hundreds of megabytes. Any write to a file changes its change time,
+// so a stale memo cannot be hit. A nil memo hashes every time.
+type memo struct {
+	dir string
+}
+
+// fileDigest returns "sha256:<hex>" of the file's content.
+func (m *memo) fileDigest(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	id, ok := identity(path, fi)
+	if m == nil || fi.Size() < memoMinSize || !ok {
+		return hashFile(path)
+	}
+	memoFile := filepath.Join(m.dir, id[:2], id)
+	if b, err := os.ReadFile(memoFile); err == nil {
+		if d := strings.TrimSpace(string(b)); strings.HasPrefix(d, "sha256:") && len(d) == len("sha256:")+64 {
+			return d, nil
+		}
+	}
+	d, err := hashFile(path)
+	if err != nil {
+		return "", err
+	}
+	if time.Since(fi.ModTime()) > racyWindow {
+		if after, err := os.Stat(path); err == nil {
+			if id2, ok := identity(path, after); ok && id2 == id {
+				_ = writeAtomic(memoFile, []byte(d+"\n"))
+			}
+		}
+	}
+	return d, nil
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeAtomic writes a small file through a temp file and a rename.
+func writeAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(b)
+	if err := f.Close(); werr != nil || err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write %s: %v %v", path, werr, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return nil
+}

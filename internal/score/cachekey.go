@@ -1,0 +1,26 @@
+package score
+
+import (
+	"context"
+
+	"github.com/tollgate-dev/tollgate/internal/resultcache"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+)
+
+// cacheKey covers everything a scoring depends on: the kube-score build, Tollgate's own build (it
+// maps checks to severities and findings back to files), the score section and the validate
+// settings it borrows (paths, Kubernetes version), every manifest input (kustomize bases and
+// generator files included), and whether kube-score's raw output is kept as an artifact.
+func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
+	k := env.Cache.NewKey(Name)
+	k.Tool(env.Tools, toolName)
+	section, borrowed := env.Config.Score, env.Config.Validate
+	section.FailOn, borrowed.FailOn = 0, 0 // applied by the gate when the result is read
+	k.Value("config", section)
+	k.Value("validate-config", borrowed)
+	k.Value("options", OptionsFrom(env.Config))
+	k.Value("args", env.Args)
+	k.Value("artifacts", env.OutDir != "")
+	k.Manifests("manifests", env.Root, Paths(env))
+	return k, nil
+}
