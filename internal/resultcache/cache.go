@@ -287,7 +287,14 @@ func (c *Cache) Put(k *Key, r *model.StageResult, outDir string) error {
 		if _, statErr := os.Stat(filepath.Join(final, entryFile)); statErr == nil {
 			return nil // another run stored the same key meanwhile: same inputs, same result
 		}
-		return fmt.Errorf("result cache: store %s: %w", r.Stage, err)
+		// A damaged leftover without entry.json: move it aside and try once more.
+		c.discard(final)
+		if err := os.Rename(tmp, final); err != nil {
+			if _, statErr := os.Stat(filepath.Join(final, entryFile)); statErr == nil {
+				return nil
+			}
+			return fmt.Errorf("result cache: store %s: %w", r.Stage, err)
+		}
 	}
 	if c.maxSize > 0 {
 		if _, err := c.Prune(c.maxSize); err != nil {

@@ -29,7 +29,8 @@ type entryInfo struct {
 }
 
 // Prune removes the least recently used entries until the entries take at most maxSize bytes
-// (maxSize <= 0 removes every entry), plus leftovers of killed runs and old digest memos.
+// (0 removes every entry; a negative size removes none and only counts), plus leftovers of
+// killed runs and old digest memos.
 func (c *Cache) Prune(maxSize int64) (PruneStats, error) {
 	var st PruneStats
 	var list []entryInfo
@@ -58,7 +59,7 @@ func (c *Cache) Prune(maxSize int64) (PruneStats, error) {
 	sort.Slice(list, func(i, j int) bool { return list[i].used.Before(list[j].used) })
 	total := st.Bytes
 	for _, e := range list {
-		if maxSize > 0 && total <= maxSize {
+		if maxSize < 0 || (maxSize > 0 && total <= maxSize) {
 			break
 		}
 		c.discard(e.dir)
