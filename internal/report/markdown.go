@@ -97,6 +97,9 @@ func markdownShort(run *model.Run) []string {
 	if suppressed > 0 {
 		lines = append(lines, plural(suppressed, "suppressed finding")+" (accepted risks; see the JSON report).")
 	}
+	if n := cachedCount(run); n > 0 {
+		lines = append(lines, fmt.Sprintf("%d from the result cache (inputs unchanged since they last ran).", n))
+	}
 	return append(lines, "")
 }
 
@@ -105,13 +108,10 @@ func markdownFull(run *model.Run) []string {
 	if !run.Passed() {
 		verdict = "## ❌ Tollgate: FAIL"
 	}
-	ran, failed, blocking, active, suppressed, cached := 0, 0, 0, 0, 0, 0
+	ran, failed, blocking, active, suppressed := 0, 0, 0, 0, 0
 	for _, s := range run.Stages {
 		if s == nil {
 			continue
-		}
-		if s.Cached {
-			cached++
 		}
 		c, b, sup := countActive(s)
 		blocking += b
@@ -135,8 +135,8 @@ func markdownFull(run *model.Run) []string {
 	if run.Duration > 0 {
 		facts = append(facts, humanDuration(run.Duration))
 	}
-	if cached > 0 {
-		facts = append(facts, fmt.Sprintf("%d from the result cache", cached))
+	if n := cachedCount(run); n > 0 {
+		facts = append(facts, fmt.Sprintf("%d from the result cache", n))
 	}
 	if run.Version != "" {
 		facts = append(facts, "tollgate "+mdText(run.Version))
@@ -449,4 +449,15 @@ func mdTime(s *model.StageResult) string {
 		return humanDuration(s.Duration) + " (cached)"
 	}
 	return humanDuration(s.Duration)
+}
+
+// cachedCount is the number of stage results read from the result cache.
+func cachedCount(run *model.Run) int {
+	n := 0
+	for _, s := range run.Stages {
+		if s != nil && s.Cached {
+			n++
+		}
+	}
+	return n
 }

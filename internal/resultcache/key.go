@@ -91,6 +91,20 @@ func (k *Key) NotCacheable(reason string) {
 	}
 }
 
+// Data adds tool data the stage reads from outside the project — schemas, a vulnerability DB, a
+// tool's config in the home directory — by content like File or Tree (a directory), without
+// counting it as a project input for `--changed` (git has nothing to say about it; its content
+// is in the key).
+func (k *Key) Data(name, path string) {
+	nf, nt := len(k.files), len(k.trees)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		k.Tree(name, path, nil)
+	} else {
+		k.File(name, path)
+	}
+	k.files, k.trees = k.files[:nf], k.trees[:nt]
+}
+
 // Pending marks the key as not cacheable yet because something the stage prepares itself is
 // missing (a tool to install, schemas to build, a vulnerability DB to download): the result of
 // this run may still be stored, under the key computed after the run.
@@ -162,17 +176,17 @@ func (k *Key) File(name, path string) {
 	k.parts = append(k.parts, Part{Name: name, Digest: d})
 }
 
-// FileVersion adds a big file by its identity (device, inode, size, modification and change
+// DataVersion adds a big data file by its identity (device, inode, size, modification and change
 // times) instead of its content, where the file system offers one: any rewrite or replacement
 // changes it. It suits files of hundreds of megabytes that change only by being replaced (a
-// vulnerability DB); elsewhere it falls back to the content.
-func (k *Key) FileVersion(name, path string) {
+// vulnerability DB); elsewhere it falls back to the content. Like Data, it is not a project
+// input for `--changed`.
+func (k *Key) DataVersion(name, path string) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		k.NotCacheable(err.Error())
 		return
 	}
-	k.files = append(k.files, abs)
 	fi, err := os.Stat(abs)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -186,7 +200,7 @@ func (k *Key) FileVersion(name, path string) {
 		k.parts = append(k.parts, Part{Name: name, Digest: "stat:" + id})
 		return
 	}
-	k.File(name, abs)
+	k.Data(name, abs)
 }
 
 // Tree adds every regular file under dir (names relative to dir and contents), in a stable order.

@@ -104,7 +104,7 @@ func TestEveryChangeChangesTheKey(t *testing.T) {
 		},
 		"a DB file replaced": {
 			setup: func(t *testing.T, d string) { write(t, filepath.Join(d, "trivy.db"), "db v1") },
-			add:   func(k *Key, d string) { k.FileVersion("db", filepath.Join(d, "trivy.db")) },
+			add:   func(k *Key, d string) { k.DataVersion("db", filepath.Join(d, "trivy.db")) },
 			change: func(t *testing.T, d string) {
 				write(t, filepath.Join(d, "trivy.db.new"), "db v1")
 				os.Rename(filepath.Join(d, "trivy.db.new"), filepath.Join(d, "trivy.db"))

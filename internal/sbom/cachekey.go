@@ -20,7 +20,7 @@ func cacheKey(ctx context.Context, env *stage.Env) (*resultcache.Key, error) {
 	k.Tool(env.Tools, "syft")
 	if home, err := os.UserHomeDir(); err == nil {
 		for _, f := range []string{".syft.yaml", ".syft/config.yaml", ".config/syft/config.yaml"} {
-			k.File("syft-config:~/"+f, filepath.Join(home, f))
+			k.Data("syft-config:~/"+f, filepath.Join(home, f))
 		}
 	}
 	k.Value("formats", env.Config.SBOM.Formats)

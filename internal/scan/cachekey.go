@@ -103,10 +103,10 @@ func dbKey(k *resultcache.Key, opts Options, now time.Time) {
 		k.Pending("trivy will refresh its vulnerability DB first")
 		return
 	}
-	k.File("db-metadata", mdFile)
-	k.FileVersion("db", filepath.Join(dir, "db", "trivy.db"))
+	k.Data("db-metadata", mdFile)
+	k.DataVersion("db", filepath.Join(dir, "db", "trivy.db"))
 	javaMD := filepath.Join(dir, "java-db", "metadata.json")
-	k.File("java-db-metadata", javaMD)
+	k.Data("java-db-metadata", javaMD)
 	if jb, err := os.ReadFile(javaMD); err == nil && !opts.Offline {
 		var jmd DBMetadata
 		if json.Unmarshal(jb, &jmd) != nil || refreshDue(jmd, javaDBSchemaVersion, 24*time.Hour, now) {

@@ -14,10 +14,11 @@ import (
 func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
 	k := env.Cache.NewKey(Name)
 	k.Tool(env.Tools, toolName)
-	section, borrowed := env.Config.Score, env.Config.Validate
-	section.FailOn, borrowed.FailOn = 0, 0 // applied by the gate when the result is read
+	section := env.Config.Score
+	section.FailOn = 0 // applied by the gate when the result is read
 	k.Value("config", section)
-	k.Value("validate-config", borrowed)
+	v := env.Config.Validate // score borrows the manifest paths and the Kubernetes version
+	k.Value("validate-config", []any{v.Paths, v.PathsDefaulted, v.KubernetesVersion})
 	k.Value("options", OptionsFrom(env.Config))
 	k.Value("args", env.Args)
 	k.Value("artifacts", env.OutDir != "")

@@ -60,7 +60,7 @@ func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
 			k.Pending("the schemas for Kubernetes " + opts.KubernetesVersion + " are not built yet")
 			return k, nil
 		}
-		k.Tree("schemas", dir, nil)
+		k.Data("schemas", dir)
 	}
 	return k, nil
 }
