@@ -287,7 +287,9 @@ func TestWarmRunIsServedFromTheCacheAndEveryInputReruns(t *testing.T) {
 		{name: "a build arg lint resolves", change: func() {
 			p.edit("tollgate.yaml", "version: 1\n", "version: 1\nbuild:\n  build-args: {GO_VERSION: \"1.25\"}\n")
 		}, want: []string{"lint"}},
-		{name: "a validate setting", change: func() { p.edit("tollgate.yaml", "kubernetes-version: 1.36.0", "kubernetes-version: 1.36.0\n  strict: false") }, want: []string{"validate"}},
+		{name: "a validate setting", change: func() {
+			p.edit("tollgate.yaml", "kubernetes-version: 1.36.0", "kubernetes-version: 1.36.0\n  strict: false")
+		}, want: []string{"validate"}},
 		{name: "a score setting", change: func() {
 			p.edit("tollgate.yaml", "version: 1\n", "version: 1\nscore:\n  ignore-checks: [pod-probes]\n")
 		}, want: []string{"score"}},
