@@ -40,6 +40,9 @@ type Config struct {
 	Score    Score    `yaml:"score"`
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
+	Sign     Sign     `yaml:"sign"`
+	Attest   Attest   `yaml:"attest"`
+	Verify   Verify   `yaml:"verify"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -112,6 +115,9 @@ func (c *Config) applyDefaults() {
 	c.Score.defaults()
 	c.Scan.defaults()
 	c.SBOM.defaults()
+	c.Sign.defaults()
+	c.Attest.defaults()
+	c.Verify.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -149,6 +155,7 @@ func Parse(name string, b []byte) (*Config, error) {
 		var root yaml.Node
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
+			recordRequirementLines(&root, c)
 		}
 	}
 	c.Path = name
@@ -205,6 +212,34 @@ func recordIgnoreLines(root *yaml.Node, c *Config) {
 	}
 }
 
+// recordRequirementLines keeps the line of each verify.require entry for messages about it.
+func recordRequirementLines(root *yaml.Node, c *Config) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	verify := mappingValue(root.Content[0], "verify")
+	if req := mappingValue(verify, "require"); req != nil && req.Kind == yaml.SequenceNode {
+		for j, item := range req.Content {
+			if j < len(c.Verify.Require) {
+				c.Verify.Require[j].Line = item.Line
+			}
+		}
+	}
+}
+
+// mappingValue returns the value under key in a mapping node (nil when absent).
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
 func (c *Config) validate() error {
 	if c.Version != 1 {
 		return &model.InputError{File: c.Path, Err: fmt.Errorf("version %d is not supported (want 1)", c.Version)}
@@ -234,7 +269,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"lint", "validate", "score", "sbom", "scan"}
+	return []string{"lint", "validate", "score", "sbom", "scan", "sign", "attest", "verify"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -259,6 +294,10 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Score.FailOn
 	case "scan":
 		s = c.Scan.FailOn
+	case "sign":
+		s = c.Sign.FailOn
+	case "attest":
+		s = c.Attest.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

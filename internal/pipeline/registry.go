@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/attest"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
+	"github.com/tollgate-dev/tollgate/internal/sign"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 	"github.com/tollgate-dev/tollgate/internal/validate"
+	"github.com/tollgate-dev/tollgate/internal/verify"
 )
 
 // Stages returns every stage in pipeline order. Adding a stage means adding it here and in
@@ -21,6 +24,9 @@ func Stages() []stage.Stage {
 		score.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
+		sign.Stage(),
+		attest.Stage(),
+		verify.Stage(),
 	}
 }
 
