@@ -35,6 +35,8 @@ const (
 const (
 	ProvenanceFile = "provenance.slsa.json"
 	VulnFile       = "vuln.cosign.json"
+	// RecordFile names what was attested to which digest.
+	RecordFile = "attested.json"
 )
 
 // Stage is the native attest stage.
@@ -149,6 +151,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	defer os.RemoveAll(dir)
 	req := signing.Request(bin, dir, subj)
 	var done []string
+	record := cosign.NewRecord(subj, signing)
 	res := &model.StageResult{Stage: Name, Tool: cosign.Tool(), Rules: cosign.Rules()}
 	for _, a := range todo {
 		progress(env, fmt.Sprintf("attesting %s (%s) to %s", a.typ, a.source, subj.Ref()))
@@ -156,8 +159,10 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 			return nil, err
 		}
 		done = append(done, a.typ)
+		pt, _ := cosign.LookupType(a.typ)
+		record.Predicates = append(record.Predicates, cosign.RecordPred{Type: a.typ, URI: pt.URI, Source: a.source})
 		if a.file != "" && env.OutDir != "" {
-			art, err := writeArtifact(env.OutDir, a.file, a.data)
+			art, err := cosign.WriteArtifact(env.OutDir, a.file, "attested "+a.typ+" predicate", a.data)
 			if err != nil {
 				return nil, err
 			}
@@ -172,6 +177,14 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		}
 	} else {
 		res.Summary = fmt.Sprintf("attested %s to %s with %s", strings.Join(done, ", "), subj.Ref(), signing.Material.KeyDescription())
+	}
+	progress(env, res.Summary)
+	if env.OutDir != "" && len(done) > 0 {
+		art, err := cosign.WriteArtifact(env.OutDir, RecordFile, res.Summary, record.JSON())
+		if err != nil {
+			return nil, err
+		}
+		res.Artifacts = append(res.Artifacts, art)
 	}
 	if res.Findings == nil {
 		res.Findings = []model.Finding{}
@@ -322,28 +335,6 @@ func ruleOf(id string) model.Rule {
 		}
 	}
 	return model.Rule{ID: id}
-}
-
-// writeArtifact stores a predicate Tollgate wrote, complete or not at all (temp file, rename).
-func writeArtifact(dir, name string, b []byte) (model.Artifact, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
-	}
-	f, err := os.CreateTemp(dir, "."+name+"-*")
-	if err != nil {
-		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
-	}
-	_, werr := f.Write(b)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(f.Name())
-		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
-	}
-	dst := filepath.Join(dir, name)
-	if err := os.Rename(f.Name(), dst); err != nil {
-		os.Remove(f.Name())
-		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
-	}
-	return model.Artifact{Name: "attested " + strings.TrimSuffix(name, ".json") + " predicate", Path: dst, Type: "application/json"}, nil
 }
 
 func skipped(why string) *model.StageResult {

@@ -22,7 +22,9 @@ func TestCommandLines(t *testing.T) {
 		want string
 	}{
 		{"sign with key file, tlog on",
-			func() ([]string, error) { return SignArgs(Signer{Key: "/keys/cosign.key", TlogUpload: true}, Common{}, false, testRef) },
+			func() ([]string, error) {
+				return SignArgs(Signer{Key: "/keys/cosign.key", TlogUpload: true}, Common{}, false, testRef)
+			},
 			"sign --yes --key /keys/cosign.key " + testRef},
 		{"sign with key from env, no tlog, loopback HTTP, timeout",
 			func() ([]string, error) {
@@ -41,10 +43,14 @@ func TestCommandLines(t *testing.T) {
 			},
 			"sign --yes --fulcio-url https://fulcio.internal --oidc-issuer https://gitlab.internal --rekor-url https://rekor.internal --recursive " + testRef},
 		{"keyless attest",
-			func() ([]string, error) { return AttestArgs(keyless, Common{}, "slsaprovenance1", "/tmp/p.json", testRef) },
+			func() ([]string, error) {
+				return AttestArgs(keyless, Common{}, "slsaprovenance1", "/tmp/p.json", testRef)
+			},
 			"attest --yes --replace --type slsaprovenance1 --predicate /tmp/p.json " + testRef},
 		{"attest with key, no tlog",
-			func() ([]string, error) { return AttestArgs(Signer{Key: "k.key"}, Common{}, "vuln", "/tmp/v.json", testRef) },
+			func() ([]string, error) {
+				return AttestArgs(Signer{Key: "k.key"}, Common{}, "vuln", "/tmp/v.json", testRef)
+			},
 			"attest --yes --replace --key k.key --tlog-upload=false --type vuln --predicate /tmp/v.json " + testRef},
 		{"verify with key and tlog",
 			func() ([]string, error) { return VerifyArgs(Trust{Key: "cosign.pub"}, Common{}, testRef) },
@@ -65,7 +71,9 @@ func TestCommandLines(t *testing.T) {
 			},
 			"verify --certificate-identity-regexp ^https://gitlab.com/org/app// --certificate-oidc-issuer-regexp ^https://gitlab.com$ --output json " + testRef},
 		{"verify-attestation",
-			func() ([]string, error) { return VerifyAttestationArgs(Trust{Key: "c.pub", IgnoreTlog: true}, Common{}, "cyclonedx", testRef) },
+			func() ([]string, error) {
+				return VerifyAttestationArgs(Trust{Key: "c.pub", IgnoreTlog: true}, Common{}, "cyclonedx", testRef)
+			},
 			"verify-attestation --key c.pub --insecure-ignore-tlog=true --type cyclonedx --output json " + testRef},
 		{"generate-key-pair", func() ([]string, error) { return GenerateKeyPairArgs("release") }, "generate-key-pair --output-key-prefix release"},
 	}
@@ -181,9 +189,9 @@ func TestLoopbackOnlyForPlainHTTP(t *testing.T) {
 func TestStripCredentials(t *testing.T) {
 	for in, want := range map[string]string{
 		"https://gitlab-ci-token:glcbt-secret@gitlab.com/org/app.git": "https://gitlab.com/org/app.git",
-		"https://x-access-token:ghs_abc@github.com/org/app":            "https://github.com/org/app",
-		"git@github.com:org/app.git":                                   "git@github.com:org/app.git",
-		"https://github.com/org/app":                                   "https://github.com/org/app",
+		"https://x-access-token:ghs_abc@github.com/org/app":           "https://github.com/org/app",
+		"git@github.com:org/app.git":                                  "git@github.com:org/app.git",
+		"https://github.com/org/app":                                  "https://github.com/org/app",
 	} {
 		if got := StripCredentials(in); got != want {
 			t.Errorf("StripCredentials(%q) = %q, want %q", in, got, want)

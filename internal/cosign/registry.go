@@ -161,9 +161,9 @@ type Subject struct {
 
 // Manifest is one manifest inside an index.
 type Manifest struct {
-	Digest    string
-	MediaType string
-	Platform  string // os/arch[/variant], "" when the index does not say
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType,omitempty"`
+	Platform  string `json:"platform,omitempty"` // os/arch[/variant], "" when the index does not say
 }
 
 // Ref is the pinned reference repo@sha256:...

@@ -1,8 +1,13 @@
 package cosign
 
 import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 )
 
@@ -47,4 +52,58 @@ func Targets(env *stage.Env, useSigned bool, configured ...string) (refs []strin
 		}
 	}
 	return nil, FromNowhere
+}
+
+// WriteArtifact stores a file in the reports directory complete or not at all (temp file,
+// rename): nothing half-written is ever left for a later step to pick up.
+func WriteArtifact(dir, fileName, description string, b []byte) (model.Artifact, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
+	}
+	f, err := os.CreateTemp(dir, "."+fileName+"-*")
+	if err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
+	}
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
+	}
+	dst := filepath.Join(dir, fileName)
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: "tollgate", Err: err}
+	}
+	return model.Artifact{Name: description, Path: dst, Type: "application/json"}, nil
+}
+
+// Record is what a release stage did, written as an artifact (signed.json, attested.json) for
+// the steps after it: the exact digests, never a tag.
+type Record struct {
+	Image      string       `json:"image"`
+	Reference  string       `json:"reference"`
+	Digest     string       `json:"digest"`
+	Manifests  []Manifest   `json:"manifests,omitempty"`
+	Signer     string       `json:"signer"`
+	Tlog       bool         `json:"tlog"`
+	Predicates []RecordPred `json:"predicates,omitempty"`
+}
+
+// RecordPred is one attestation written.
+type RecordPred struct {
+	Type   string `json:"type"`
+	URI    string `json:"predicateType"`
+	Source string `json:"source"`
+}
+
+// NewRecord describes a subject signed or attested with s.
+func NewRecord(subj *Subject, s *Signing) Record {
+	return Record{Image: subj.Input, Reference: subj.Ref(), Digest: subj.Digest, Manifests: subj.Manifests,
+		Signer: s.Material.KeyDescription(), Tlog: s.Signer.TlogUpload}
+}
+
+// JSON renders the record.
+func (r Record) JSON() []byte {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n')
 }

@@ -17,6 +17,9 @@ import (
 // Name is the stage name.
 const Name = "sign"
 
+// RecordFile is the artifact naming what was signed: the digest and every manifest of an index.
+const RecordFile = "signed.json"
+
 // Stage is the native sign stage. Its image is the one pushed in this run, else IMAGE, else
 // sign.image; with no image, or no key and no keyless signing configured, it is skipped (but
 // `tollgate sign IMAGE` without a key is an input error).
@@ -75,9 +78,21 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Shared != nil {
 		env.Shared.Set(stage.KeySignedRef, subj.Ref())
 	}
-	how := "with " + signing.Material.KeyDescription()
+	what := fmt.Sprintf("signed %s%s with %s", subj.Ref(), manifestsNote(subj), signing.Material.KeyDescription())
+	progress(env, what)
 	res := &model.StageResult{Stage: Name, Tool: cosign.Tool(), Rules: cosign.Rules(), Findings: signing.Notices(subj, "signature")}
-	res.Summary = fmt.Sprintf("signed %s%s %s", subj.Ref(), manifestsNote(subj), how)
+	if res.Findings == nil {
+		res.Findings = []model.Finding{}
+	}
+	// The gate writes the summary; what was signed, by digest, goes into signed.json.
+	res.Summary = what
+	if env.OutDir != "" {
+		art, err := cosign.WriteArtifact(env.OutDir, RecordFile, what, cosign.NewRecord(subj, signing).JSON())
+		if err != nil {
+			return nil, err
+		}
+		res.Artifacts = append(res.Artifacts, art)
+	}
 	return res, nil
 }
 
