@@ -36,7 +36,19 @@ type Verifier struct {
 	Now func() time.Time
 	// TempDir is where private files (trusted root, key) go ("" is the system temp dir).
 	TempDir string
+	// Runner, when set, runs cosign somewhere else (the Dagger module's cosign container); Trust
+	// must then name files as that runner sees them. Nil runs Cosign as a local process.
+	Runner Runner
 }
+
+// Runner runs one cosign invocation (a local process, a container) and returns what it left.
+// A crash, a timeout or an engine failure is an error; a non-zero exit is not.
+type Runner interface {
+	RunCosign(ctx context.Context, args []string) (*tools.Result, error)
+}
+
+// RunCosign makes Exec a Runner.
+func (e Exec) RunCosign(ctx context.Context, args []string) (*tools.Result, error) { return e.Run(ctx, args) }
 
 // Configured reports whether tollgate.yaml or the environment names a trusted signer.
 func Configured(c *config.Config, lookup func(string) (string, bool)) bool {
@@ -135,36 +147,39 @@ func (v *Verifier) VerifyImages(ctx context.Context, refs []string) ([]model.Fin
 	if len(refs) == 0 {
 		return nil, &model.InputError{Err: errors.New("verify: no image to verify")}
 	}
-	if v.Cosign == "" {
-		return nil, &model.ToolError{Tool: ToolName, Err: errors.New("verify: no cosign binary")}
-	}
-	tmp, err := os.MkdirTemp(v.TempDir, "tollgate-verify-*")
-	if err != nil {
-		return nil, &model.ToolError{Tool: ToolName, Err: err}
-	}
-	defer os.RemoveAll(tmp)
 	trust := v.Trust
-	if v.PublicKeyPEM != nil {
-		trust.Key = filepath.Join(tmp, "trusted.pub")
-		if err := os.WriteFile(trust.Key, v.PublicKeyPEM, 0o600); err != nil {
+	run := v.Runner
+	if run == nil {
+		if v.Cosign == "" {
+			return nil, &model.ToolError{Tool: ToolName, Err: errors.New("verify: no cosign binary")}
+		}
+		tmp, err := os.MkdirTemp(v.TempDir, "tollgate-verify-*")
+		if err != nil {
 			return nil, &model.ToolError{Tool: ToolName, Err: err}
 		}
-	}
-	if trust.Key != "" && trust.IgnoreTlog && trust.TrustedRoot == "" {
-		trust.TrustedRoot = filepath.Join(tmp, "trusted_root.json")
-		if err := os.WriteFile(trust.TrustedRoot, []byte(EmptyTrustedRoot), 0o600); err != nil {
-			return nil, &model.ToolError{Tool: ToolName, Err: err}
+		defer os.RemoveAll(tmp)
+		if v.PublicKeyPEM != nil {
+			trust.Key = filepath.Join(tmp, "trusted.pub")
+			if err := os.WriteFile(trust.Key, v.PublicKeyPEM, 0o600); err != nil {
+				return nil, &model.ToolError{Tool: ToolName, Err: err}
+			}
 		}
+		if trust.Key != "" && trust.IgnoreTlog && trust.TrustedRoot == "" {
+			trust.TrustedRoot = filepath.Join(tmp, "trusted_root.json")
+			if err := os.WriteFile(trust.TrustedRoot, []byte(EmptyTrustedRoot), 0o600); err != nil {
+				return nil, &model.ToolError{Tool: ToolName, Err: err}
+			}
+		}
+		sec := Secrets{RegistryUser: v.Registry.Creds.Username, RegistryPassword: v.Registry.Creds.Password}
+		run = Exec{Binary: v.Cosign, Env: Env(sec, false, nil), Timeout: v.Timeout, Dir: tmp}
 	}
-	sec := Secrets{RegistryUser: v.Registry.Creds.Username, RegistryPassword: v.Registry.Creds.Password}
-	exec := Exec{Binary: v.Cosign, Env: Env(sec, false, nil), Timeout: v.Timeout, Dir: tmp}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
 	var out []model.Finding
 	for _, ref := range refs {
-		fs, err := v.verifyOne(ctx, exec, trust, ref, now)
+		fs, err := v.verifyOne(ctx, run, trust, ref, now)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +188,7 @@ func (v *Verifier) VerifyImages(ctx context.Context, refs []string) ([]model.Fin
 	return out, nil
 }
 
-func (v *Verifier) verifyOne(ctx context.Context, exec Exec, trust Trust, ref string, now func() time.Time) ([]model.Finding, error) {
+func (v *Verifier) verifyOne(ctx context.Context, run Runner, trust Trust, ref string, now func() time.Time) ([]model.Finding, error) {
 	subj, err := Resolve(ctx, ref, v.Registry)
 	if IsNotFound(err) {
 		s := &Subject{Input: ref, Repo: strings.SplitN(ref, "@", 2)[0]}
@@ -190,7 +205,7 @@ func (v *Verifier) verifyOne(ctx context.Context, exec Exec, trust Trust, ref st
 		if err != nil {
 			return nil, &model.InputError{Err: err}
 		}
-		res, err := exec.Run(ctx, args)
+		res, err := run.RunCosign(ctx, args)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +242,7 @@ func (v *Verifier) verifyOne(ctx context.Context, exec Exec, trust Trust, ref st
 		if err != nil {
 			return nil, &model.InputError{Err: err}
 		}
-		res, err := exec.Run(ctx, args)
+		res, err := run.RunCosign(ctx, args)
 		if err != nil {
 			return nil, err
 		}
