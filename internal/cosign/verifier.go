@@ -48,7 +48,9 @@ type Runner interface {
 }
 
 // RunCosign makes Exec a Runner.
-func (e Exec) RunCosign(ctx context.Context, args []string) (*tools.Result, error) { return e.Run(ctx, args) }
+func (e Exec) RunCosign(ctx context.Context, args []string) (*tools.Result, error) {
+	return e.Run(ctx, args)
+}
 
 // Configured reports whether tollgate.yaml or the environment names a trusted signer.
 func Configured(c *config.Config, lookup func(string) (string, bool)) bool {
