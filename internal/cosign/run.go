@@ -186,8 +186,8 @@ func GenerateKeyPair(ctx context.Context, e Exec, dir, prefix, password string) 
 			return "", "", &model.InputError{File: f, Err: errors.New("already exists; Tollgate never overwrites a key (move it away first)")}
 		}
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return "", "", &model.InputError{File: dir, Err: errors.New("not a directory")}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", &model.InputError{File: dir, Err: fmt.Errorf("key directory: %w", unwrapPathError(err))}
 	}
 	e.Dir = dir
 	e.Env = append(e.Env, CosignPassword+"="+password)

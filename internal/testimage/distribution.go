@@ -32,6 +32,8 @@ type Distribution struct {
 type DistributionOptions struct {
 	// User and Password, when set, make the registry demand HTTP basic auth (htpasswd).
 	User, Password string
+	// Addr is a fixed 127.0.0.1:PORT to listen on; empty picks a free port.
+	Addr string
 }
 
 // EnsureDistribution finds docker-registry, installing the Debian package when it is missing
@@ -69,11 +71,22 @@ func StartDistribution(ctx context.Context, dir string, o DistributionOptions) (
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
+		host := o.Addr
+		if host != "" {
+			// Another registry already there would answer the readiness probe in our stead.
+			l, err := net.Listen("tcp", host)
+			if err != nil {
+				return nil, fmt.Errorf("docker-registry: %s is taken: %w", host, err)
+			}
+			l.Close()
+		} else {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			host = fmt.Sprintf("127.0.0.1:%d", port)
 		}
-		d := &Distribution{Host: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir}
+		d := &Distribution{Host: host, Dir: dir}
 		cfg := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -112,10 +125,22 @@ http:
 		exited := make(chan error, 1)
 		d.done = make(chan struct{})
 		go func() { exited <- d.cmd.Wait(); close(d.done) }()
-		if err := d.waitReady(ctx, exited); err != nil {
+		err = d.waitReady(ctx, exited)
+		if err == nil {
+			// The probe may have reached a process that took the port meanwhile: ours must be alive.
+			select {
+			case <-d.done:
+				err = fmt.Errorf("docker-registry exited: %v", <-exited)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if err != nil {
 			d.cmd.Process.Kill()
 			<-d.done
 			lastErr = err
+			if o.Addr != "" {
+				break // a fixed address that does not work will not work on a retry
+			}
 			continue // most likely the port was taken meanwhile: try another
 		}
 		return d, nil
