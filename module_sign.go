@@ -30,6 +30,8 @@ const (
 // to its digest first, and a multi-platform index is signed along with every platform manifest.
 // Sign with a private key (key and keyPassword secrets) or keylessly with the CI's OIDC token
 // (oidcToken: Fulcio certificate, Rekor entry; needs the network).
+//
+// +cache="never"
 func (m *Tollgate) Sign(
 	ctx context.Context,
 	// Image to sign: repo:tag or repo@sha256:...
@@ -73,6 +75,8 @@ func (m *Tollgate) Sign(
 // Attest attaches signed in-toto attestations to an image's digest with the pinned cosign: SBOMs
 // (SPDX or CycloneDX JSON, e.g. from the sbom function), a trivy JSON report as cosign's
 // vulnerability predicate, and Tollgate's SLSA provenance v1.
+//
+// +cache="never"
 func (m *Tollgate) Attest(
 	ctx context.Context,
 	// Image to attest: repo:tag or repo@sha256:...
@@ -137,6 +141,9 @@ func (m *Tollgate) Attest(
 // an index, carries a signature from the trusted public key or keyless identity, and that the
 // required attestations are present, recent and free of blocking vulnerabilities. Every failed
 // requirement is a CRITICAL finding. Defaults come from tollgate.yaml's verify section.
+// Never cached: signatures and tags change where the engine cannot see.
+//
+// +cache="never"
 func (m *Tollgate) Verify(
 	ctx context.Context,
 	// Images to verify: repo:tag or repo@sha256:...
