@@ -42,6 +42,9 @@ type Config struct {
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
 	Push     Push     `yaml:"push"`
+	Sign     Sign     `yaml:"sign"`
+	Attest   Attest   `yaml:"attest"`
+	Verify   Verify   `yaml:"verify"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -116,6 +119,9 @@ func (c *Config) applyDefaults() {
 	c.Scan.defaults()
 	c.SBOM.defaults()
 	c.Push.defaults()
+	c.Sign.defaults()
+	c.Attest.defaults()
+	c.Verify.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -154,6 +160,7 @@ func Parse(name string, b []byte) (*Config, error) {
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
 			recordSections(&root, c)
+			recordRequirementLines(&root, c)
 		}
 	}
 	c.Path = name
@@ -238,6 +245,21 @@ func recordSections(root *yaml.Node, c *Config) {
 	}
 }
 
+// recordRequirementLines keeps the line of each verify.require entry for messages about it.
+func recordRequirementLines(root *yaml.Node, c *Config) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	verify := mappingValue(root.Content[0], "verify")
+	if req := mappingValue(verify, "require"); req != nil && req.Kind == yaml.SequenceNode {
+		for j, item := range req.Content {
+			if j < len(c.Verify.Require) {
+				c.Verify.Require[j].Line = item.Line
+			}
+		}
+	}
+}
+
 // Request marks the build and push stages as wanted when they are named explicitly (on the
 // command line or in the file's stages list): named stages run even without their section.
 func (c *Config) Request(stages []string) {
@@ -249,6 +271,19 @@ func (c *Config) Request(stages []string) {
 			c.Push.Configured = true
 		}
 	}
+}
+
+// mappingValue returns the value under key in a mapping node (nil when absent).
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func (c *Config) validate() error {
@@ -283,7 +318,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push"}
+	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push", "sign", "attest", "verify"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -308,6 +343,10 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Score.FailOn
 	case "scan":
 		s = c.Scan.FailOn
+	case "sign":
+		s = c.Sign.FailOn
+	case "attest":
+		s = c.Attest.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

@@ -53,6 +53,7 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 	inner.Progress = func(stage, msg string) { emit(Event{Stage: stage, Kind: EventInfo, Msg: msg}) }
 
 	run := &model.Run{Started: env.Now(), Stages: make([]*model.StageResult, len(stages))}
+	inner.Started = run.Started
 	done := make(map[string]chan struct{}, len(stages))
 	results := make(map[string]*model.StageResult, len(stages))
 	var rmu sync.Mutex

@@ -38,6 +38,8 @@ type Env struct {
 	// Results returns the gated results of the stages that have finished so far in this run, in
 	// pipeline order (e.g. for a provenance attestation). Nil outside a pipeline run.
 	Results func() []*model.StageResult
+	// Started is when the pipeline run began (zero outside a pipeline run), e.g. for provenance.
+	Started time.Time
 }
 
 // Path resolves p against the project root unless it is absolute.
