@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/attest"
+	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/push"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
