@@ -110,7 +110,7 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 			return &exitError{code: model.ExitUsage, err: fmt.Errorf("--fail-on: %w", err)}
 		}
 		cfg.Gate.FailOn = sev
-		cfg.Lint.FailOn, cfg.Validate.FailOn, cfg.Score.FailOn, cfg.Scan.FailOn = 0, 0, 0, 0
+		cfg.Lint.FailOn, cfg.Validate.FailOn, cfg.Score.FailOn, cfg.Scan.FailOn, cfg.Deploy.FailOn = 0, 0, 0, 0, 0
 	}
 	for _, apply := range appliers {
 		apply(cfg)

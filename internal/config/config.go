@@ -40,6 +40,7 @@ type Config struct {
 	Score    Score    `yaml:"score"`
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
+	Deploy   Deploy   `yaml:"deploy"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -112,6 +113,7 @@ func (c *Config) applyDefaults() {
 	c.Score.defaults()
 	c.Scan.defaults()
 	c.SBOM.defaults()
+	c.Deploy.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -234,7 +236,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"lint", "validate", "score", "sbom", "scan"}
+	return []string{"lint", "validate", "score", "sbom", "scan", "deploy"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -259,6 +261,8 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Score.FailOn
 	case "scan":
 		s = c.Scan.FailOn
+	case "deploy":
+		s = c.Deploy.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

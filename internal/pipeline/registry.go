@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
@@ -21,6 +22,7 @@ func Stages() []stage.Stage {
 		score.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
+		deploy.Stage(),
 	}
 }
 

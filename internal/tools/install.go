@@ -114,6 +114,9 @@ func (in *Installer) Ensure(ctx context.Context, name string) (string, error) {
 // Install builds one tool with `go install PACKAGE@VERSION` into its cache dir, then verifies it.
 // It builds into a temp dir and renames, so an interrupted build never leaves a half binary.
 func (in *Installer) Install(ctx context.Context, t Tool) error {
+	if t.StagingVersion != "" {
+		return in.installKubernetes(ctx, t)
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("install %s: the Go toolchain is needed to build pinned tools: %w", t.Name, err)

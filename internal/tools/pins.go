@@ -20,6 +20,11 @@ type Tool struct {
 	ImageBinary string
 	// ImageUser is the user the image runs as ("" for root); mounts must be readable by it.
 	ImageUser string
+	// StagingVersion marks a command of k8s.io/kubernetes itself (kube-apiserver). `go install`
+	// refuses that module because its go.mod replaces the k8s.io staging modules with local
+	// directories, so the installer builds it in a generated module that replaces each of them
+	// with this published version instead (v0.36.0 for v1.36.0). See install_kubernetes.go.
+	StagingVersion string
 }
 
 // Binary is the executable's file name.
@@ -39,6 +44,10 @@ var pinned = [...]Tool{
 		Image: "zegl/kube-score:v1.20.0", ImageBinary: "/usr/bin/kube-score"},
 	{Name: "gator", Module: "github.com/open-policy-agent/gatekeeper/v3", Package: "github.com/open-policy-agent/gatekeeper/v3/cmd/gator", Version: "v3.23.1",
 		Image: "openpolicyagent/gator:v3.23.1", ImageBinary: "/gator", ImageUser: "65532"},
+	// kube-apiserver is a test dependency: the deploy stage's tests run it (with etcd) as a real
+	// API server, the way controller-runtime's envtest does.
+	{Name: "kube-apiserver", Module: "k8s.io/kubernetes", Package: "k8s.io/kubernetes/cmd/kube-apiserver", Version: "v1.36.0",
+		StagingVersion: "v0.36.0", Image: "registry.k8s.io/kube-apiserver:v1.36.0", ImageBinary: "/usr/local/bin/kube-apiserver"},
 }
 
 // All returns every pinned tool, sorted by name.
@@ -57,7 +66,7 @@ func Get(name string) (Tool, error) {
 			return t, nil
 		}
 	}
-	return Tool{}, fmt.Errorf("unknown tool %q (known: trivy, syft, cosign, kubeconform, kube-score, gator)", name)
+	return Tool{}, fmt.Errorf("unknown tool %q (known: trivy, syft, cosign, kubeconform, kube-score, gator, kube-apiserver)", name)
 }
 
 // MustGet is Get for names that are compile-time constants in Tollgate's own code.
