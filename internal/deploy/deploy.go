@@ -19,11 +19,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,7 +160,9 @@ func (d *Deployer) Deploy(ctx context.Context, docs []manifest.Document) (*model
 		return nil, nil, err
 	}
 	for _, o := range objs {
-		d.record.Objects = append(d.record.Objects, RecordObject{Resource: o.resource(), File: o.doc.File, Line: o.doc.Line, Action: "not-applied"})
+		o.rec = len(d.record.Objects)
+		o.action = "not-applied"
+		d.record.Objects = append(d.record.Objects, RecordObject{Resource: o.resource(), File: o.doc.File, Line: o.doc.Line, Action: o.action})
 	}
 
 	if err := d.verify(ctx, objs, res); err != nil {
@@ -396,7 +400,7 @@ func (d *Deployer) connect(ctx context.Context) error {
 		switch {
 		case apierrors.IsUnauthorized(err):
 			return d.toolError("the API server at %s refused the credentials of %s (expired or revoked?): %v", d.Cluster.Host, d.Cluster.Source, err)
-		case cctx.Err() != nil && ctx.Err() == nil:
+		case ctx.Err() == nil && (cctx.Err() != nil || isTimeout(err)):
 			return d.toolError("the API server at %s did not answer within %s", d.Cluster.Host, d.Options.RequestTimeout)
 		default:
 			return d.toolError("cannot reach the API server at %s: %v", d.Cluster.Host, err)
@@ -409,6 +413,11 @@ func (d *Deployer) connect(ctx context.Context) error {
 	}
 	d.mapper = restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
 	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (d *Deployer) toolError(format string, args ...any) error {
@@ -446,17 +455,23 @@ func (d *Deployer) send(ctx context.Context, o *object, dry bool) (*unstructured
 }
 
 // judge dry-runs the objects and returns those the server cannot judge yet because their
-// namespace or CRD is part of this deploy (all is the whole set).
+// namespace or CRD is part of this deploy (all is the whole set). It also reads each live object,
+// so an apply that would store nothing new can be skipped (see unchanged).
 func (d *Deployer) judge(ctx context.Context, objs, all []*object, res *model.StageResult) ([]*object, error) {
 	var pending []*object
 	for _, o := range objs {
 		d.warnings.take()
-		out, err := d.send(ctx, o, true)
+		live, err := d.live(ctx, o)
+		var out *unstructured.Unstructured
+		if err == nil {
+			out, err = d.send(ctx, o, true)
+		}
 		d.addWarnings(o, res)
 		switch {
 		case err == nil:
 			d.setAction(o, "judged")
-			o.lastRV = out.GetResourceVersion()
+			o.existed = live != nil
+			o.unchanged = live != nil && unchanged(live, out)
 		case d.dependsOnSet(o, all, err):
 			pending = append(pending, o)
 		case isRejection(err):
@@ -468,21 +483,58 @@ func (d *Deployer) judge(ctx context.Context, objs, all []*object, res *model.St
 	return pending, nil
 }
 
+// live reads the object as stored (nil when it does not exist). A GET the deploy identity may
+// not make is no error: the apply then simply always runs.
+func (d *Deployer) live(ctx context.Context, o *object) (*unstructured.Unstructured, error) {
+	r, err := d.resourceFor(o)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.Get(ctx, o.obj.GetName(), metav1.GetOptions{})
+	switch {
+	case err == nil:
+		return u, nil
+	case apierrors.IsNotFound(err), apierrors.IsForbidden(err):
+		return nil, nil
+	}
+	return nil, err
+}
+
+// unchanged reports whether applying would store nothing new: the dry-run's result equals the
+// live object but for the bookkeeping the write itself would bump. Server-side apply still writes
+// when the only difference is, say, an empty list that the stored form drops (NetworkPolicy
+// egress: []), which would make every deploy bump the object's generation.
+func unchanged(live, dry *unstructured.Unstructured) bool {
+	strip := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy()
+		unstructured.RemoveNestedField(c.Object, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(c.Object, "metadata", "generation")
+		mf := c.GetManagedFields()
+		for i := range mf {
+			mf[i].Time = nil
+		}
+		c.SetManagedFields(mf)
+		return c.Object
+	}
+	return equality.Semantic.DeepEqual(strip(live), strip(dry))
+}
+
 // applyOne applies an object for real and records what the server did with it.
 func (d *Deployer) applyOne(ctx context.Context, o *object, res *model.StageResult) error {
+	if o.unchanged {
+		d.setAction(o, "unchanged")
+		d.progressf("%s unchanged", o.resource())
+		return nil
+	}
 	d.warnings.take()
-	before := o.lastRV
-	out, err := d.send(ctx, o, false)
+	_, err := d.send(ctx, o, false)
 	d.addWarnings(o, res)
 	switch {
 	case err == nil:
-		switch rv := out.GetResourceVersion(); {
-		case before == "":
-			d.setAction(o, "created")
-		case rv == before:
-			d.setAction(o, "unchanged")
-		default:
+		if o.existed {
 			d.setAction(o, "configured")
+		} else {
+			d.setAction(o, "created")
 		}
 		d.progressf("%s %s", o.resource(), d.action(o))
 		return nil
@@ -588,23 +640,12 @@ func (d *Deployer) addWarnings(o *object, res *model.StageResult) {
 }
 
 func (d *Deployer) setAction(o *object, action string) {
-	for i := range d.record.Objects {
-		r := &d.record.Objects[i]
-		if r.File == o.doc.File && r.Line == o.doc.Line && r.Resource == o.resource() {
-			r.Action = action
-			return
-		}
-	}
+	o.action = action
+	r := &d.record.Objects[o.rec]
+	r.Action, r.Resource = action, o.resource()
 }
 
-func (d *Deployer) action(o *object) string {
-	for _, r := range d.record.Objects {
-		if r.File == o.doc.File && r.Line == o.doc.Line && r.Resource == o.resource() {
-			return r.Action
-		}
-	}
-	return ""
-}
+func (d *Deployer) action(o *object) string { return o.action }
 
 // warningCollector keeps the API server's warnings for the request in flight (the deploy sends
 // one request at a time), instead of client-go's default of printing them on stderr.

@@ -15,12 +15,22 @@ type object struct {
 	obj *unstructured.Unstructured // a copy of the document, images pinned, labels added
 	gvk schema.GroupVersionKind
 	pos int // position in the input, the last tie-breaker of the order
-	// lastRV is the resourceVersion the dry-run saw ("" when the object does not exist yet), to
-	// tell created, configured and unchanged apart after the real apply.
-	lastRV string
+	// existed says the object was stored before this deploy; unchanged that the dry-run found
+	// applying it would store nothing new.
+	existed, unchanged bool
+	// action is what happened to it (see RecordObject.Action); rec its entry in the record.
+	action string
+	rec    int
 }
 
-func (o *object) resource() string { return o.doc.Resource() }
+// resource is Kind/namespace/name as the server sees it (the namespace filled in or cleared by
+// the object's scope once it is known).
+func (o *object) resource() string {
+	if ns := o.obj.GetNamespace(); ns != "" {
+		return o.gvk.Kind + "/" + ns + "/" + o.obj.GetName()
+	}
+	return o.gvk.Kind + "/" + o.obj.GetName()
+}
 
 // Kinds applied in a fixed order: what others depend on first (namespaces, CRDs, classes,
 // quotas, identities and their permissions, configuration, storage, network rules, services),

@@ -74,7 +74,7 @@ func (in *Installer) installKubernetes(ctx context.Context, t Tool) error {
 		return fmt.Errorf("install %s %s: go get failed: %w\n%s", t.Name, t.Version, err, tail(out, 20))
 	}
 	built := filepath.Join(tmp, t.Binary())
-	if out, err := in.goCmd(ctx, t, goBin, modDir, env, "build", "-trimpath", "-o", built, t.Package); err != nil {
+	if out, err := in.goCmd(ctx, t, goBin, modDir, env, "build", "-trimpath", "-ldflags", versionLDFlags(t.Version), "-o", built, t.Package); err != nil {
 		return fmt.Errorf("install %s %s: go build failed: %w\n%s", t.Name, t.Version, err, tail(out, 20))
 	}
 	if v, err := BinaryVersion(built, t); err != nil || v != t.Version {
@@ -88,6 +88,21 @@ func (in *Installer) installKubernetes(ctx context.Context, t Tool) error {
 	}
 	in.progressf("installed %s %s in %s -> %s", t.Name, t.Version, time.Since(start).Round(time.Second), in.Path(t))
 	return nil
+}
+
+// versionLDFlags stamps the release version the way Kubernetes' own build does, so the server's
+// /version says v1.36.0 rather than a development version (clients check it for version skew).
+func versionLDFlags(version string) string {
+	major, minor := "", ""
+	if parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3); len(parts) >= 2 {
+		major, minor = parts[0], parts[1]
+	}
+	var flags []string
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		flags = append(flags, "-X", pkg+".gitVersion="+version, "-X", pkg+".gitMajor="+major, "-X", pkg+".gitMinor="+minor,
+			"-X", pkg+".gitTreeState=clean")
+	}
+	return strings.Join(flags, " ")
 }
 
 // StagingGoMod generates the go.mod of the build module for a k8s.io/kubernetes command: it
