@@ -678,3 +678,57 @@ func TestInfrastructureErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServerWarningsAndFailedJob: the API server's warnings (here Pod Security admission warning
+// about a workload that breaks the restricted profile) become LOW findings; a Job that fails is a
+// rollout failure with its condition. No Job controller runs: the test writes the failed status.
+func TestServerWarningsAndFailedJob(t *testing.T) {
+	c := apiServer(t)
+	ns := namespace(t, map[string]string{"pod-security.kubernetes.io/warn": "restricted"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dc := admin(t)
+	go func() {
+		for ctx.Err() == nil {
+			u, err := dc.Resource(jobGVR).Namespace(ns).Get(ctx, "migrate", metav1.GetOptions{})
+			if err == nil {
+				now := time.Now().UTC().Format(time.RFC3339)
+				_ = unstructured.SetNestedField(u.Object, map[string]any{
+					"startTime": now, "failed": int64(1),
+					"conditions": []any{
+						map[string]any{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastProbeTime": now, "lastTransitionTime": now},
+						map[string]any{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastProbeTime": now, "lastTransitionTime": now},
+					},
+				}, "status")
+				_, err = dc.Resource(jobGVR).Namespace(ns).UpdateStatus(ctx, u, metav1.UpdateOptions{})
+				if err == nil {
+					return
+				}
+				t.Logf("fail job: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	docs := parse(t, "job.yaml", `apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: "registry.example.com/shop/web:1.0"}]
+`)
+	res, _, err := deployer(t, c.AdminToken, ns, deploy.Options{Timeout: 20 * time.Second}).Deploy(ctx, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warn := findings(res, deploy.RuleServerWarning)
+	if len(warn) == 0 || !strings.Contains(warn[0].Message, "would violate PodSecurity") || warn[0].Severity != model.SeverityLow || warn[0].Location.File != "job.yaml" {
+		t.Errorf("want the Pod Security warning as a finding, got %+v", res.Findings)
+	}
+	failed := findings(res, deploy.RuleRolloutFailed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Message, "job failed: BackoffLimitExceeded") || !strings.Contains(failed[0].Message, "Failed=True") {
+		t.Errorf("want the failed Job as a finding, got %+v", res.Findings)
+	}
+}
