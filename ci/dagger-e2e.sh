@@ -26,5 +26,14 @@ expect PASS "score passes on the demo"             -- --source=fixtures/demo sco
 expect PASS "pipeline gates pass on the demo"       -- --source=fixtures/demo pipeline check
 expect PASS "sbom of a public image exports SPDX"  -- --source=fixtures/demo sbom --image-ref=alpine:3.20 spdx export --path=/tmp/tollgate-e2e.spdx.json
 expect FAIL "scan of an old image fails the gate"  -- --source=fixtures/demo scan --image-ref=alpine:3.12 check
+# Deploy needs an API server the engine's containers can reach, e.g.
+#   go run ./internal/testcluster/cmd/testapiserver -listen <bridge address> -kubeconfig /tmp/kc
+# and TOLLGATE_E2E_KUBECONFIG=/tmp/kc.
+if [ -n "${TOLLGATE_E2E_KUBECONFIG:-}" ]; then
+  expect PASS "deploy dry-run of the demo"        -- --source=fixtures/demo deploy --kubeconfig=file:"$TOLLGATE_E2E_KUBECONFIG" --verify=false --dry-run check
+  expect FAIL "deploy: the server rejects a bad object" -- --source=fixtures/deploy deploy --kubeconfig=file:"$TOLLGATE_E2E_KUBECONFIG" --paths=invalid --namespace=default --verify=false check
+else
+  echo "skip deploy (set TOLLGATE_E2E_KUBECONFIG to a kubeconfig the engine can reach)"
+fi
 if (cd fixtures/demo && dagger check -m ../.. >/tmp/dagger-e2e.out 2>&1); then echo "ok   dagger check (gates) on the demo"; else echo "FAIL dagger check"; tail -20 /tmp/dagger-e2e.out; fail=1; fi
 exit $fail

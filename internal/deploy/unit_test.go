@@ -125,7 +125,7 @@ func TestImagesAndPinning(t *testing.T) {
 	}{
 		{"registry.example.com/shop/web", true},
 		{"registry.example.com/shop/web:latest", true},
-		{pushed, false},                            // already pinned
+		{pushed, false}, // already pinned
 		{"registry.example.com/shop/web2:1", false}, // another repository
 		{"other.example.com/shop/web:1", false},
 		{"index.docker.io/library/busybox", false},
