@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,11 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/deploy"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/pipeline"
+	"github.com/tollgate-dev/tollgate/internal/stage"
 	"github.com/tollgate-dev/tollgate/internal/testimage"
 )
 
@@ -244,4 +250,66 @@ func writeFileT(t *testing.T, dir, name, body string) {
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStageInPipeline runs the deploy stage the way `tollgate run` does, after a push stage
+// that handed over its digest: references to the pushed repository are pinned to it before the
+// verifier sees them, and a refused image fails the run with exit 1, a finding per image, and
+// nothing applied.
+func TestStageInPipeline(t *testing.T) {
+	c := apiServer(t)
+	ns := namespace(t, nil)
+	dir := t.TempDir()
+	writeFileT(t, dir, "k8s/app.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: web, image: "registry.example.com/shop/web:1.0"}
+        - {name: proxy, image: "registry.example.com/shop/proxy:2.0"}
+`)
+	cfg, err := config.Parse("tollgate.yaml", []byte("version: 1\ndeploy:\n  kubeconfig: "+kubeconfigFile(t, c.Kubeconfig(c.AdminToken))+"\n  namespace: "+ns+"\n  timeout: 1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := "registry.example.com/shop/web@sha256:" + strings.Repeat("f", 64)
+	var asked []string
+	verifier := deploy.VerifierFactory(func(*stage.Env) (deploy.ImageVerifier, error) {
+		return verifierFunc(func(_ context.Context, refs []string) ([]model.Finding, error) {
+			asked = append(asked, refs...)
+			return refuse{unsigned: map[string]bool{pushed: true, "registry.example.com/shop/proxy:2.0": true}}.VerifyImages(context.Background(), refs)
+		}), nil
+	})
+	shared := &stage.Shared{}
+	shared.Set(stage.KeyPublishedRef, pushed)
+	env := &stage.Env{Root: dir, Config: cfg, Shared: shared, OutDir: t.TempDir()}
+	run := pipeline.Run(context.Background(), env, []stage.Stage{deploy.NewStage(verifier)}, nil)
+	res := run.Stages[0]
+	if run.ExitCode() != 1 || res.Status != model.StatusFail {
+		t.Fatalf("exit %d status %s (%s), want 1 fail", run.ExitCode(), res.Status, res.Error)
+	}
+	if fmt.Sprint(asked) != fmt.Sprint([]string{"registry.example.com/shop/proxy:2.0", pushed}) {
+		t.Errorf("verifier asked about %q: the pushed reference must replace the tag", asked)
+	}
+	if len(res.Findings) != 2 {
+		t.Errorf("want a finding per refused image, got %+v", res.Findings)
+	}
+	for _, f := range res.Findings {
+		if !f.Blocking || f.Location.File != "k8s/app.yaml" {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	if _, ok := get(t, deployGVR, ns, "web"); ok {
+		t.Error("Deployment applied despite refused images")
+	}
+}
+
+type verifierFunc func(context.Context, []string) ([]model.Finding, error)
+
+func (f verifierFunc) VerifyImages(ctx context.Context, refs []string) ([]model.Finding, error) {
+	return f(ctx, refs)
 }

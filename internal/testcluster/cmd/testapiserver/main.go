@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/tollgate-dev/tollgate/internal/testcluster"
@@ -48,6 +49,10 @@ func run(ctx context.Context, listen, kubeconfig string) error {
 		return err
 	}
 	defer c.Stop()
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o700); err != nil {
+		return err
+	}
+	// Written once the server is ready: scripts wait for the file to appear.
 	if err := os.WriteFile(kubeconfig, c.Kubeconfig(c.AdminToken), 0o600); err != nil {
 		return err
 	}
