@@ -211,6 +211,9 @@ func (d *Deployer) Deploy(ctx context.Context, docs []manifest.Document) (*model
 	for _, o := range objs {
 		switch {
 		case o.gvk.Kind == "Namespace" && o.gvk.Group == "":
+			if d.action(o) == "rejected" {
+				continue
+			}
 			if err := d.applyOne(ctx, o, res); err != nil {
 				return nil, nil, err
 			}
@@ -226,6 +229,9 @@ func (d *Deployer) Deploy(ctx context.Context, docs []manifest.Document) (*model
 		}
 	}
 	for _, o := range crds {
+		if d.action(o) == "rejected" {
+			continue
+		}
 		if err := d.applyOne(ctx, o, res); err != nil {
 			return nil, nil, err
 		}
@@ -253,11 +259,16 @@ func (d *Deployer) Deploy(ctx context.Context, docs []manifest.Document) (*model
 
 	// 3. Apply the rest, prune, wait for rollouts.
 	d.progressf("applying %d object(s) (server-side apply, field manager %s)", len(rest), FieldManager)
-	failed := 0
 	for _, o := range rest {
+		if d.action(o) == "rejected" {
+			continue // judged and refused; its finding was ignored, but applying it would fail again
+		}
 		if err := d.applyOne(ctx, o, res); err != nil {
 			return nil, nil, err
 		}
+	}
+	failed := 0
+	for _, o := range objs {
 		if d.action(o) == "rejected" {
 			failed++
 		}
@@ -378,7 +389,9 @@ func imageLocations(objs []*object) map[string]model.Location {
 // credentials end the stage at once as an infrastructure error.
 func (d *Deployer) connect(ctx context.Context) error {
 	cfg := rest.CopyConfig(d.Cluster.Config)
-	cfg.Timeout = d.Options.RequestTimeout
+	// First contact must answer within RequestTimeout; later requests get twice that, since
+	// admission webhooks alone may take up to 30 seconds to judge an object.
+	cfg.Timeout = 2 * d.Options.RequestTimeout
 	cfg.UserAgent = "tollgate/" + model.Version
 	cfg.QPS, cfg.Burst = 50, 100
 	d.warnings = &warningCollector{}
