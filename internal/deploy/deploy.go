@@ -414,7 +414,7 @@ func (d *Deployer) connect(ctx context.Context) error {
 		case apierrors.IsUnauthorized(err):
 			return d.toolError("the API server at %s refused the credentials of %s (expired or revoked?): %v", d.Cluster.Host, d.Cluster.Source, err)
 		case ctx.Err() == nil && (cctx.Err() != nil || isTimeout(err)):
-			return d.toolError("the API server at %s did not answer within %s", d.Cluster.Host, d.Options.RequestTimeout)
+			return d.toolError("the API server at %s did not answer in time (limit %s): %v", d.Cluster.Host, d.Options.RequestTimeout, err)
 		default:
 			return d.toolError("cannot reach the API server at %s: %v", d.Cluster.Host, err)
 		}

@@ -651,7 +651,7 @@ func TestInfrastructureErrors(t *testing.T) {
 		want       string
 	}{
 		{"connection refused", c.KubeconfigAt(closed, canaryToken), "cannot reach the API server"},
-		{"never answers", c.KubeconfigAt("https://"+silent, canaryToken), "did not answer within 2s"},
+		{"never answers", c.KubeconfigAt("https://"+silent, canaryToken), "did not answer in time (limit 2s)"},
 		{"expired client certificate", expired, "refused the credentials"},
 		{"unknown token", c.Kubeconfig("not-a-valid-token-" + canaryToken), "refused the credentials"},
 	}
