@@ -576,6 +576,76 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Build(&parent, ctx, dockerfile, target, buildArgs, secrets, secretIds, platform, sourceUrl, revision, sourceDateEpoch)
+		case "Deploy":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var kubeContext string
+			if inputArgs["kubeContext"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeContext"]), &kubeContext)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeContext", err))
+				}
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var prune bool
+			if inputArgs["prune"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prune"]), &prune)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prune", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var verify bool
+			if inputArgs["verify"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verify"]), &verify)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verify", err))
+				}
+			}
+			var timeout string
+			if inputArgs["timeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["timeout"]), &timeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
+				}
+			}
+			return (*Tollgate).Deploy(&parent, ctx, kubeconfig, paths, kubeContext, namespace, dryRun, prune, imageRef, verify, timeout)
 		case "Gates":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -42,5 +42,14 @@ if [ -n "${TOLLGATE_E2E_IMAGE:-}" ]; then
 else
   echo "skip sign/attest/verify: set TOLLGATE_E2E_IMAGE to an image in a registry the engine can push to"
 fi
+# Deploy needs an API server the engine's containers can reach, e.g.
+#   go run ./internal/testcluster/cmd/testapiserver -listen <bridge address> -kubeconfig /tmp/kc
+# and TOLLGATE_E2E_KUBECONFIG=/tmp/kc.
+if [ -n "${TOLLGATE_E2E_KUBECONFIG:-}" ]; then
+  expect PASS "deploy dry-run of the demo"        -- --source=fixtures/demo deploy --kubeconfig=file:"$TOLLGATE_E2E_KUBECONFIG" --verify=false --dry-run check
+  expect FAIL "deploy: the server rejects a bad object" -- --source=fixtures/deploy deploy --kubeconfig=file:"$TOLLGATE_E2E_KUBECONFIG" --paths=invalid --namespace=default --verify=false check
+else
+  echo "skip deploy (set TOLLGATE_E2E_KUBECONFIG to a kubeconfig the engine can reach)"
+fi
 if (cd fixtures/demo && dagger check -m ../.. >/tmp/dagger-e2e.out 2>&1); then echo "ok   dagger check (gates) on the demo"; else echo "FAIL dagger check"; tail -20 /tmp/dagger-e2e.out; fail=1; fi
 exit $fail

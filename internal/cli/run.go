@@ -118,7 +118,7 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		}
 		cfg.Gate.FailOn = sev
 		cfg.Lint.FailOn, cfg.Validate.FailOn, cfg.Score.FailOn, cfg.Scan.FailOn = 0, 0, 0, 0
-		cfg.Sign.FailOn, cfg.Attest.FailOn = 0, 0
+		cfg.Sign.FailOn, cfg.Attest.FailOn, cfg.Deploy.FailOn = 0, 0, 0
 	}
 	for _, apply := range appliers {
 		apply(cfg)

@@ -45,6 +45,7 @@ type Config struct {
 	Sign     Sign     `yaml:"sign"`
 	Attest   Attest   `yaml:"attest"`
 	Verify   Verify   `yaml:"verify"`
+	Deploy   Deploy   `yaml:"deploy"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -122,6 +123,7 @@ func (c *Config) applyDefaults() {
 	c.Sign.defaults()
 	c.Attest.defaults()
 	c.Verify.defaults()
+	c.Deploy.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -318,7 +320,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push", "sign", "attest", "verify"}
+	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push", "sign", "attest", "verify", "deploy"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -347,6 +349,8 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Sign.FailOn
 	case "attest":
 		s = c.Attest.FailOn
+	case "deploy":
+		s = c.Deploy.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

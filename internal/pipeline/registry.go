@@ -6,6 +6,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/attest"
 	"github.com/tollgate-dev/tollgate/internal/build"
+	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/push"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
@@ -31,6 +32,7 @@ func Stages() []stage.Stage {
 		sign.Stage(),
 		attest.Stage(),
 		verify.Stage(),
+		deploy.Stage(),
 	}
 }
 
