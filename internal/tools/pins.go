@@ -39,6 +39,10 @@ var pinned = [...]Tool{
 		Image: "zegl/kube-score:v1.20.0", ImageBinary: "/usr/bin/kube-score"},
 	{Name: "gator", Module: "github.com/open-policy-agent/gatekeeper/v3", Package: "github.com/open-policy-agent/gatekeeper/v3/cmd/gator", Version: "v3.23.1",
 		Image: "openpolicyagent/gator:v3.23.1", ImageBinary: "/gator", ImageUser: "65532"},
+	// helm renders the Helm charts that discovery finds (`helm template`), offline. The image is
+	// alpine/helm (alpine, helm at /usr/bin/helm, entrypoint helm, root), tagged by helm's version.
+	{Name: "helm", Module: "helm.sh/helm/v3", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.19.0",
+		Image: "alpine/helm:3.19.0", ImageBinary: "/usr/bin/helm"},
 }
 
 // All returns every pinned tool, sorted by name.
@@ -57,7 +61,7 @@ func Get(name string) (Tool, error) {
 			return t, nil
 		}
 	}
-	return Tool{}, fmt.Errorf("unknown tool %q (known: trivy, syft, cosign, kubeconform, kube-score, gator)", name)
+	return Tool{}, fmt.Errorf("unknown tool %q (known: trivy, syft, cosign, kubeconform, kube-score, gator, helm)", name)
 }
 
 // MustGet is Get for names that are compile-time constants in Tollgate's own code.
