@@ -126,3 +126,61 @@ func configFormat(apiVersion, kind string) (string, bool) {
 	}
 	return "", false
 }
+
+// RuleSkipped is the rule of the note a stage reports for each input a walk passed over.
+const RuleSkipped = "K8S-NOT-CHECKED"
+
+// SkippedRule describes RuleSkipped for reports.
+func SkippedRule() model.Rule {
+	return model.Rule{ID: RuleSkipped, Name: "input not checked", Severity: model.SeverityInfo,
+		Summary: "A YAML or JSON file that is not a Kubernetes manifest (compose, CI, Helm values...), or a chart or component that could not be rendered, was passed over.",
+		Fix:     "Nothing, if the file is not meant for the cluster; otherwise see the message (render the chart, fix apiVersion and kind)."}
+}
+
+// SkipFindings turns a walk's skips into notes of a stage: INFO, never blocking.
+func SkipFindings(stage string, skips []Skip) []model.Finding {
+	r := SkippedRule()
+	out := make([]model.Finding, 0, len(skips))
+	for _, s := range skips {
+		out = append(out, model.Finding{Stage: stage, RuleID: r.ID, Severity: r.Severity, Title: r.Name,
+			Message: "not checked: " + s.Reason, Location: model.Location{File: s.File, Line: max(s.Line, 1)}, Note: true})
+	}
+	return out
+}
+
+// MergeFindings reports once what several rendered objects share: objects rendered from one
+// source (a base under two overlays, a template in a loop) map to the same file and line, and
+// a problem there is one problem. The first finding stays; the other objects' names go to
+// Extra["resources"].
+func MergeFindings(fs []model.Finding) []model.Finding {
+	type key struct{ stage, rule, file, msg string; line int }
+	first := map[key]int{}
+	var out []model.Finding
+	for _, f := range fs {
+		k := key{f.Stage, f.RuleID, f.Location.File, f.Message, f.Location.Line}
+		i, dup := first[k]
+		if !dup || f.Location.File == "" {
+			first[k] = len(out)
+			out = append(out, f)
+			continue
+		}
+		if f.Location.Resource == "" || f.Location.Resource == out[i].Location.Resource {
+			continue
+		}
+		prev := &out[i]
+		extra := map[string]string{}
+		for k, v := range prev.Extra {
+			extra[k] = v
+		}
+		also := extra["resources"]
+		if also == "" {
+			also = prev.Location.Resource
+		}
+		if !strings.Contains(","+also+",", ","+f.Location.Resource+",") {
+			also += "," + f.Location.Resource
+		}
+		extra["resources"] = also
+		prev.Extra = extra
+	}
+	return out
+}

@@ -91,6 +91,9 @@ type Finding struct {
 	Suppression *Suppression `json:"suppression,omitempty"`
 	// Blocking is set by the gate when this finding made the stage fail.
 	Blocking bool `json:"blocking,omitempty"`
+	// Note marks an informational finding about the run itself (an input that was not
+	// checked, and why): reported like any finding, never blocking whatever the threshold.
+	Note bool `json:"note,omitempty"`
 }
 
 // Suppression says why a finding does not count against the gate.

@@ -73,46 +73,46 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 	if len(docs) == 0 {
 		return res, nil
 	}
-	b, err := NewBatch(docs)
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: err}
-	}
-	dir, err := os.MkdirTemp("", "tollgate-score-*")
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
-	}
-	defer os.RemoveAll(dir)
-	files := make([]string, 0, len(b.Inputs))
-	for _, in := range b.Inputs {
-		p := filepath.Join(dir, in.Name)
-		if err := os.WriteFile(p, in.Content, 0o600); err != nil {
-			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
-		}
-		files = append(files, p)
-	}
-	args, err := Args(o, files)
-	if err != nil {
-		return nil, &model.InputError{File: o.ConfigFile, Err: err}
-	}
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+	exec := func(ctx context.Context, inputs []Input) (int, []byte, []byte, error) {
+		dir, err := os.MkdirTemp("", "tollgate-score-*")
+		if err != nil {
+			return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
+		}
+		defer os.RemoveAll(dir)
+		files := make([]string, 0, len(inputs))
+		for _, in := range inputs {
+			p := filepath.Join(dir, in.Name)
+			if err := os.WriteFile(p, in.Content, 0o600); err != nil {
+				return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
+			}
+			files = append(files, p)
+		}
+		args, err := Args(o, files)
+		if err != nil {
+			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
+		}
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		return out.ExitCode, out.Stdout, out.Stderr, nil
+	}
+	outcome, err := Run(ctx, o, docs, exec)
 	if err != nil {
 		return nil, err
 	}
 	if r.OutDir != "" {
-		a, err := writeArtifact(r.OutDir, out.Stdout)
+		a, err := writeArtifact(r.OutDir, outcome.Raw)
 		if err != nil {
 			return nil, err
 		}
 		res.Artifacts = append(res.Artifacts, a)
 	}
-	res.Findings, res.Rules, err = Interpret(out.ExitCode, out.Stdout, out.Stderr, o, b)
-	if err != nil {
-		return nil, err
-	}
+	res.Findings, res.Rules = outcome.Findings, outcome.Rules
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,19 +103,42 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	progress(fmt.Sprintf("validating %s with kubeconform %s against Kubernetes %s schemas", strings.Join(paths, ", "), version, opts.KubernetesVersion))
 	// kubeconform parses every document itself: a header scan is all Tollgate needs from most.
-	var docs []manifest.Document
-	if err := manifest.Scan(ctx, paths, env.Root, func(d []manifest.Document) error { docs = append(docs, d...); return nil }); err != nil {
+	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: manifest.EnvHelm(env, opts.KubernetesVersion)}
+	docs, err := l.Load(ctx, paths)
+	if err != nil {
 		return nil, err
 	}
 	if len(docs) == 0 {
-		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+		return nil, NothingFound(paths, l.Skipped)
 	}
 	res, err := Validate(ctx, bin, docs, crds, builtin, opts)
 	if err != nil {
 		return nil, err
 	}
 	res.Tool.Version = version
+	AddNotes(res, l.Skipped)
 	return res, nil
+}
+
+// NothingFound is the error for paths that hold no Kubernetes object at all: the user named
+// them (or discovery did), so checking nothing is bad input, with what was passed over.
+func NothingFound(paths []string, skipped []manifest.Skip) error {
+	msg := fmt.Sprintf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))
+	if n := len(skipped); n > 0 {
+		msg += fmt.Sprintf(" (%d input(s) not checked, e.g. %s: %s)", n, skipped[0].File, skipped[0].Reason)
+	}
+	return &model.InputError{Err: errors.New(msg)}
+}
+
+// AddNotes adds a note per input the walk passed over, and reports once what several rendered
+// objects share.
+func AddNotes(res *model.StageResult, skipped []manifest.Skip) {
+	manifest.SortSkips(skipped)
+	res.Findings = manifest.MergeFindings(append(res.Findings, manifest.SkipFindings(res.Stage, skipped)...))
+	if len(skipped) > 0 {
+		res.Rules = append(res.Rules, manifest.SkippedRule())
+	}
+	SortFindings(res.Findings)
 }
 
 // findBuiltinSchemas finds the built-in schemas: a schema location that is a dir made by
