@@ -43,6 +43,8 @@ type Config struct {
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
+	// lines maps "section.key[i]" of the path lists to their line in the file.
+	lines map[string]int
 }
 
 // Gate decides pass or fail from findings.
@@ -149,6 +151,7 @@ func Parse(name string, b []byte) (*Config, error) {
 		var root yaml.Node
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
+			recordListLines(&root, c)
 		}
 	}
 	c.Path = name

@@ -153,7 +153,10 @@ func SkipFindings(stage string, skips []Skip) []model.Finding {
 // a problem there is one problem. The first finding stays; the other objects' names go to
 // Extra["resources"].
 func MergeFindings(fs []model.Finding) []model.Finding {
-	type key struct{ stage, rule, file, msg string; line int }
+	type key struct {
+		stage, rule, file, msg string
+		line                   int
+	}
 	first := map[key]int{}
 	var out []model.Finding
 	for _, f := range fs {

@@ -213,14 +213,56 @@ type kustomizationRefs struct {
 // roots drops the kustomizations that another kustomization of the walk uses, and components
 // (which kustomize cannot render alone), so each object is rendered through its root only.
 func (l *Loader) roots(units []unit) []unit {
-	kust := map[string]*kustomizationRefs{}
+	var dirs []string
 	for _, u := range units {
 		if u.kind == unitKustomization {
-			kust[u.abs] = readKustomization(u.abs)
+			dirs = append(dirs, u.abs)
 		}
 	}
-	if len(kust) == 0 {
+	if len(dirs) == 0 {
 		return units
+	}
+	ks := SplitKustomizations(dirs)
+	keep := map[string]bool{}
+	for _, r := range ks.Roots {
+		keep[r] = true
+	}
+	unused := map[string]bool{}
+	for _, c := range ks.UnusedComponents {
+		unused[c] = true
+	}
+	var out []unit
+	for _, u := range units {
+		if u.kind == unitKustomization && !keep[u.abs] {
+			if unused[u.abs] {
+				l.Skipped = append(l.Skipped, Skip{File: kustomizationFileName(u), Line: 1,
+					Reason: "a kustomize Component that no kustomization in the checked paths uses: it is checked only through the kustomizations that use it"})
+			}
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// Kustomizations sorts kustomization directories by their part in a render.
+type Kustomizations struct {
+	// Roots are rendered: no other kustomization of the set uses them.
+	Roots []string
+	// Used are bases (or components) that a root renders; they are not rendered on their own.
+	Used []string
+	// UnusedComponents are components no kustomization of the set uses: kustomize cannot
+	// render a component alone.
+	UnusedComponents []string
+}
+
+// SplitKustomizations tells, among kustomization directories (absolute, clean), the roots
+// from the ones other kustomizations of the set use (a base under its overlays, components),
+// by reading each one's resources, bases and components.
+func SplitKustomizations(dirs []string) Kustomizations {
+	kust := map[string]*kustomizationRefs{}
+	for _, d := range dirs {
+		kust[d] = readKustomization(d)
 	}
 	used := map[string]bool{}
 	for dir, k := range kust {
@@ -234,19 +276,17 @@ func (l *Loader) roots(units []unit) []unit {
 			used[filepath.Clean(filepath.Join(dir, r))] = true
 		}
 	}
-	var out []unit
-	for _, u := range units {
-		if u.kind == unitKustomization {
-			if used[u.abs] {
-				continue
-			}
-			if k := kust[u.abs]; k != nil && k.Kind == "Component" {
-				l.Skipped = append(l.Skipped, Skip{File: kustomizationFileName(u), Line: 1,
-					Reason: "a kustomize Component that no kustomization in the checked paths uses: it is checked only through the kustomizations that use it"})
-				continue
-			}
+	var out Kustomizations
+	for _, d := range dirs {
+		k := kust[d]
+		switch {
+		case used[d]:
+			out.Used = append(out.Used, d)
+		case k != nil && k.Kind == "Component":
+			out.UnusedComponents = append(out.UnusedComponents, d)
+		default:
+			out.Roots = append(out.Roots, d)
 		}
-		out = append(out, u)
 	}
 	return out
 }

@@ -38,6 +38,19 @@ type Env struct {
 	// Results returns the gated results of the stages that have finished so far in this run, in
 	// pipeline order (e.g. for a provenance attestation). Nil outside a pipeline run.
 	Results func() []*model.StageResult
+	// Selected names the stages of this run (set by the pipeline), so stages that read the same
+	// inputs can agree which one reports notes about them.
+	Selected []string
+}
+
+// Runs reports whether the named stage is part of this run.
+func (e *Env) Runs(name string) bool {
+	for _, s := range e.Selected {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Path resolves p against the project root unless it is absolute.

@@ -57,7 +57,20 @@ func flags(fs *pflag.FlagSet) func(c *config.Config) {
 	}
 }
 
+// NothingDiscovered is the skipped result of a stage reading manifests when discovery found
+// none (and tollgate.yaml names none).
+func NothingDiscovered(env *stage.Env, name string, tool model.Tool, paths []string) *model.StageResult {
+	if len(env.Args) > 0 || !env.Config.Validate.Discovered || len(paths) > 0 {
+		return nil
+	}
+	return &model.StageResult{Stage: name, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
+		Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); set validate.paths in tollgate.yaml"}
+}
+
 func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	if r := NothingDiscovered(env, Name, Tool(), env.Config.Validate.Paths); r != nil {
+		return r, nil
+	}
 	if r := env.SkipMissingDefaults(Name, Tool(), env.Config.Validate.PathsDefaulted, env.Config.Validate.Paths, "set validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
