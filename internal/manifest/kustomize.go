@@ -74,7 +74,7 @@ func (l *Loader) loadKustomization(ctx context.Context, u unit) ([]Document, []S
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &sources{root: l.Root}
+	src := &sources{root: l.root}
 	for i := range docs {
 		docs[i].Unit = u.name
 		docs[i].File, docs[i].Line = kfile, 1

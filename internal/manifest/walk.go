@@ -37,6 +37,8 @@ type Loader struct {
 	Helm HelmRenderer
 	// Skipped collects, after Walk, every input passed over and why (one note each).
 	Skipped []Skip
+
+	root string // Root, absolute (tools run elsewhere than the current directory)
 }
 
 // unitKind is what one input of a walk is.
@@ -63,6 +65,14 @@ type unit struct {
 // reported (Errors), not only the first; a tool failure or cancellation stops the walk.
 func (l *Loader) Walk(ctx context.Context, paths []string, fn func([]Document) error) error {
 	l.Skipped = nil
+	l.root = l.Root
+	if l.root != "" {
+		abs, err := filepath.Abs(l.root)
+		if err != nil {
+			return &model.InputError{File: l.Root, Err: err}
+		}
+		l.root = abs
+	}
 	units, errs := l.plan(ctx, paths)
 	if err := ctx.Err(); err != nil {
 		return err
@@ -126,17 +136,19 @@ func (l *Loader) plan(ctx context.Context, paths []string) ([]unit, Errors) {
 			return
 		}
 		seen[abs] = true
-		units = append(units, unit{kind: k, abs: abs, name: rel(l.Root, abs)})
+		units = append(units, unit{kind: k, abs: abs, name: rel(l.root, abs)})
 	}
 	for _, p := range paths {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
 		abs := p
-		if !filepath.IsAbs(abs) && l.Root != "" {
-			abs = filepath.Join(l.Root, p)
+		if !filepath.IsAbs(abs) && l.root != "" {
+			abs = filepath.Join(l.root, p)
 		}
-		abs = filepath.Clean(abs)
+		if a, err := filepath.Abs(abs); err == nil {
+			abs = a
+		}
 		fi, err := os.Stat(abs)
 		if err != nil {
 			errs = append(errs, &model.InputError{File: p, Err: fmt.Errorf("manifest path: %w", unwrapPathError(err))})
@@ -153,7 +165,7 @@ func (l *Loader) plan(ctx context.Context, paths []string) ([]unit, Errors) {
 			add(unitChart, abs)
 		default:
 			if err := l.planDir(abs, add); err != nil {
-				errs = append(errs, &model.InputError{File: rel(l.Root, abs), Err: fmt.Errorf("read directory: %w", unwrapPathError(err))})
+				errs = append(errs, &model.InputError{File: rel(l.root, abs), Err: fmt.Errorf("read directory: %w", unwrapPathError(err))})
 			}
 		}
 	}
@@ -164,7 +176,7 @@ func (l *Loader) plan(ctx context.Context, paths []string) ([]unit, Errors) {
 // bases, not standalone objects, but kustomizations below it (overlays, components) are
 // units of their own. A Helm chart directory is one unit and is not entered.
 func (l *Loader) planDir(dir string, add func(unitKind, string)) error {
-	root := l.Root
+	root := l.root
 	if root == "" {
 		root = dir
 	}
