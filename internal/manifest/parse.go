@@ -187,7 +187,7 @@ func assemble(name string, b []byte, results []chunkResult) ([]Document, []Skip,
 
 // mentionsObject reports whether text has an apiVersion or kind key at the start of a line:
 // then a file that does not parse is a broken manifest (exit 2), not some other format.
-var mentionsRe = regexp.MustCompile(`(?m)^\s*(-\s+)?"?(apiVersion|kind)"?\s*:`)
+var mentionsRe = regexp.MustCompile(`(?m)^\s*(-\s+)?"?(apiVersion|kind)"?\s*:|"(apiVersion|kind)"\s*:`)
 
 func mentionsObject(b []byte) bool { return mentionsRe.Match(b) }
 
