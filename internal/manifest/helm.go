@@ -167,7 +167,7 @@ func (l *Loader) loadChart(ctx context.Context, u unit) ([]Document, []Skip, err
 	}
 	docs, skips, err := parseYAMLStream(u.name, out, 1, false, l.Shallow)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, relocate(err, chartFile, "rendered by helm template: ")
 	}
 	seen := map[string]int{}
 	for i := range docs {

@@ -72,7 +72,7 @@ func (l *Loader) loadKustomization(ctx context.Context, u unit) ([]Document, []S
 	}
 	docs, skips, err := parseYAMLStream(u.name, out, 1, false, l.Shallow)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, relocate(err, kfile, "rendered by kustomize: ")
 	}
 	src := &sources{root: l.root}
 	for i := range docs {
@@ -86,6 +86,27 @@ func (l *Loader) loadKustomization(ctx context.Context, u unit) ([]Document, []S
 		skips[i].File, skips[i].Line = kfile, 1
 	}
 	return docs, skips, nil
+}
+
+// relocate points errors about rendered output (which has no file of its own) at the file that
+// defines the render: the kustomization or Chart.yaml, line 1.
+func relocate(err error, file, prefix string) error {
+	fix := func(ie *model.InputError) *model.InputError {
+		return &model.InputError{File: file, Line: 1, Err: fmt.Errorf("%s%w", prefix, ie.Err)}
+	}
+	var many Errors
+	var ie *model.InputError
+	switch {
+	case errors.As(err, &many):
+		out := make(Errors, len(many))
+		for i, e := range many {
+			out[i] = fix(e)
+		}
+		return out
+	case errors.As(err, &ie) && !isToolError(err):
+		return fix(ie)
+	}
+	return err
 }
 
 // runKustomize runs kustomize but returns when ctx ends or timeout passes: kustomize takes no

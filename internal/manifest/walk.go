@@ -57,6 +57,51 @@ type unit struct {
 	name string // as shown: slash path relative to Root
 }
 
+// LoadAll is Load that also returns the documents of the good inputs when some are bad: the
+// caller checks those too and reports every problem in one run. The error is nil, an input
+// error (*model.InputError or Errors), or anything else with no documents.
+func (l *Loader) LoadAll(ctx context.Context, paths []string) ([]Document, error) {
+	var docs []Document
+	err := l.Walk(ctx, paths, func(d []Document) error {
+		docs = append(docs, d...)
+		return nil
+	})
+	if err != nil && !IsInputError(err) {
+		return nil, err
+	}
+	return docs, err
+}
+
+// IsInputError reports whether err is bad input only (exit 2), no tool failure.
+func IsInputError(err error) bool {
+	var ie *model.InputError
+	return errors.As(err, &ie) && !isToolError(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+// JoinInputErrors combines input errors (each nil, *model.InputError or Errors) into one,
+// sorted by file and line.
+func JoinInputErrors(errs ...error) error {
+	var all Errors
+	for _, err := range errs {
+		var many Errors
+		var ie *model.InputError
+		switch {
+		case err == nil:
+		case errors.As(err, &many):
+			all = append(all, many...)
+		case errors.As(err, &ie):
+			all = append(all, ie)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].File != all[j].File {
+			return all[i].File < all[j].File
+		}
+		return all[i].Line < all[j].Line
+	})
+	return all.err()
+}
+
 // Walk reads every document under paths (see Load) and hands them to fn one unit (file,
 // kustomization or chart) at a time. A directory walk honours .gitignore and skips hidden and
 // vendored directories. Kustomizations are rendered once, from their roots: one that another

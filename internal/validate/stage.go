@@ -117,14 +117,18 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	progress(fmt.Sprintf("validating %s with kubeconform %s against Kubernetes %s schemas", strings.Join(paths, ", "), version, opts.KubernetesVersion))
 	// kubeconform parses every document itself: a header scan is all Tollgate needs from most.
 	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: manifest.EnvHelm(env, opts.KubernetesVersion)}
-	docs, err := l.Load(ctx, paths)
-	if err != nil {
-		return nil, err
+	// Bad files do not stop the others: every problem of the run is reported at once.
+	docs, loadErr := l.LoadAll(ctx, paths)
+	if loadErr != nil && len(docs) == 0 {
+		return nil, loadErr
 	}
 	if len(docs) == 0 {
 		return nil, NothingFound(paths, l.Skipped)
 	}
 	res, err := Validate(ctx, bin, docs, crds, builtin, opts)
+	if loadErr != nil && (err == nil || manifest.IsInputError(err)) {
+		return nil, manifest.JoinInputErrors(loadErr, err)
+	}
 	if err != nil {
 		return nil, err
 	}
