@@ -19,42 +19,49 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // IsSecret reports whether a document is a Secret, whose values no tool needs to see.
 func (d Document) IsSecret() bool { return d.Kind == "Secret" }
 
-// Redacted returns a copy of a Secret object with the values of data and stringData (and the
-// last-applied-configuration annotation, which repeats them) replaced by placeholders. Keys,
-// and the types of values, are kept.
+// Redacted returns a copy of a Secret object in which every value a Secret may hold is replaced
+// by a placeholder of the same type: data, stringData, any other field (a misspelled
+// `strinData` holds secrets too) and the last-applied-configuration annotation, which repeats
+// them. apiVersion, kind, type, immutable and the rest of metadata are kept, as are all keys,
+// so schema validation decides as it would on the real object.
 func Redacted(obj map[string]any) map[string]any {
 	out := make(map[string]any, len(obj))
 	for k, v := range obj {
-		out[k] = v
-	}
-	if m, ok := obj["data"].(map[string]any); ok {
-		out["data"] = redactValues(m, true)
-	} else if obj["data"] != nil {
-		out["data"] = redactLeaves(obj["data"], false)
-	}
-	if m, ok := obj["stringData"].(map[string]any); ok {
-		out["stringData"] = redactValues(m, false)
-	} else if obj["stringData"] != nil {
-		out["stringData"] = redactLeaves(obj["stringData"], false)
-	}
-	if md, ok := obj["metadata"].(map[string]any); ok {
-		if ann, ok := md["annotations"].(map[string]any); ok {
-			if _, ok := ann[lastApplied]; ok {
-				nmd := make(map[string]any, len(md))
-				for k, v := range md {
-					nmd[k] = v
-				}
-				nann := make(map[string]any, len(ann))
-				for k, v := range ann {
-					nann[k] = v
-				}
-				nann[lastApplied] = redactLeaves(ann[lastApplied], false)
-				nmd["annotations"] = nann
-				out["metadata"] = nmd
-			}
+		switch k {
+		case "apiVersion", "kind", "type", "immutable":
+			out[k] = v
+		case "metadata":
+			out[k] = redactMetadata(v)
+		default:
+			out[k] = redactLeaves(v, k == "data")
 		}
 	}
 	return out
+}
+
+func redactMetadata(v any) any {
+	md, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	ann, ok := md["annotations"].(map[string]any)
+	if !ok {
+		return md
+	}
+	if _, ok := ann[lastApplied]; !ok {
+		return md
+	}
+	nmd := make(map[string]any, len(md))
+	for k, v := range md {
+		nmd[k] = v
+	}
+	nann := make(map[string]any, len(ann))
+	for k, v := range ann {
+		nann[k] = v
+	}
+	nann[lastApplied] = redactLeaves(ann[lastApplied], false)
+	nmd["annotations"] = nann
+	return nmd
 }
 
 func redactValues(m map[string]any, b64 bool) map[string]any {
