@@ -14,8 +14,8 @@ import (
 func withNoise(t *testing.T, root string) {
 	t.Helper()
 	deploy := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
-	write(t, root, "build/Dockerfile", "FROM scratch\n")                      // /build/ is gitignored
-	write(t, root, "deploy/generated/all.yaml", deploy)                      // generated/ is gitignored
+	write(t, root, "build/Dockerfile", "FROM scratch\n")                        // /build/ is gitignored
+	write(t, root, "deploy/generated/all.yaml", deploy)                         // generated/ is gitignored
 	write(t, root, "src/frontend/node_modules/left-pad/Dockerfile", "FROM x\n") // vendored
 	write(t, root, "vendor/github.com/x/y/Dockerfile", "FROM x\n")
 	write(t, root, "third_party/tool/k8s/deploy.yaml", deploy)

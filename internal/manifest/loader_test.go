@@ -15,8 +15,8 @@ import (
 // overrides) and decides once, for every stage.
 func TestDecodeLikeKubernetes(t *testing.T) {
 	tests := []struct {
-		name string
-		body string
+		name  string
+		body  string
 		check func(t *testing.T, d Document)
 	}{
 		{"boolean-looking name", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yes\n", func(t *testing.T, d Document) {
