@@ -163,6 +163,8 @@ func TestClassify(t *testing.T) {
 		{"tsconfig.json", "{\n  // comments\n  \"a\": 1\n}\n", "skip:tool or package config"},
 		{"settings.json", `{"port": 80}`, "skip:no apiVersion and kind"},
 		{"list.yaml", "- a\n- b\n", "skip:is a sequence"},
+		// podinfo's otel/grafana-datasources.yaml: Grafana provisioning says apiVersion: 1.
+		{"grafana-datasources.yaml", "apiVersion: 1\ndatasources:\n- name: Tempo\n  type: tempo\n", "skip:no apiVersion and kind"},
 		{"ansible.yml", "- hosts: all\n  tasks: [{name: x, debug: {msg: \"{{ item }}\"}}]\n", "skip:is a sequence"},
 		{"notyaml.yaml", "key: [unclosed\n", "skip:not valid YAML or JSON"},
 		{"broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: [unclosed\n", "error:invalid YAML"},

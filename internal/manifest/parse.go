@@ -370,9 +370,10 @@ func documents(name string, index, line int, v any, raw []byte, root *yaml.Node)
 		return chunkResult{other: &Skip{File: name, Line: max(line, 1), Reason: fmt.Sprintf(
 			"document %d is a %s, not a Kubernetes object (a mapping with apiVersion and kind)", index+1, describe(v))}}
 	}
-	_, hasAPI := obj["apiVersion"]
 	_, hasKind := obj["kind"]
-	if !hasAPI && !hasKind {
+	if !hasKind && !looksLikeAPIVersion(obj["apiVersion"]) {
+		// No kind, and no apiVersion a Kubernetes object could have (Grafana's provisioning
+		// files say `apiVersion: 1`): some other format.
 		return chunkResult{other: &Skip{File: name, Line: max(line, 1), Reason: fmt.Sprintf(
 			"document %d has no apiVersion and kind: not a Kubernetes object", index+1)}}
 	}
@@ -413,6 +414,14 @@ func documents(name string, index, line int, v any, raw []byte, root *yaml.Node)
 		out = append(out, item)
 	}
 	return chunkResult{docs: out}
+}
+
+// apiVersionRe matches Kubernetes API versions: v1, apps/v1, example.com/v1beta2.
+var apiVersionRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]*)?$`)
+
+func looksLikeAPIVersion(v any) bool {
+	s, ok := v.(string)
+	return ok && apiVersionRe.MatchString(s)
 }
 
 func isItems(v any) bool { _, ok := v.([]any); return ok || v == nil }

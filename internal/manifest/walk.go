@@ -293,7 +293,7 @@ func (l *Loader) roots(units []unit) []unit {
 		if u.kind == unitKustomization && !keep[u.abs] {
 			if unused[u.abs] {
 				l.Skipped = append(l.Skipped, Skip{File: kustomizationFileName(u), Line: 1,
-					Reason: "a kustomize Component that no kustomization in the checked paths uses: it is checked only through the kustomizations that use it"})
+					Reason: "a kustomize Component that no kustomization in the checked paths uses: not checked (kustomize renders a component only as part of a kustomization)"})
 			}
 			continue
 		}

@@ -180,3 +180,17 @@ func TestPartition(t *testing.T) {
 		t.Errorf("runs %v, want each copy of Pod/x in its own run with the rest", got)
 	}
 }
+
+// Objects with only a generateName have an empty name in kube-score's key (argocd-example-apps
+// has two such Jobs, named alike, in two directories): both are scored, each on its file.
+func TestGenerateNameObjects(t *testing.T) {
+	job := "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: upgrade-sql-schema\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: 'nginx:latest'}]\n"
+	docs := loadTree(t, map[string]string{"hooks/m.yaml": job, "waves/m.yaml": job}, "hooks", "waves")
+	res, err := Runner{Binary: kubeScore(t)}.Score(context.Background(), OptionsFrom(config.Default()), docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(locations(res.Findings, "container-image-tag"), ";"); got != "hooks/m.yaml:1 Job/upgrade-sql-schema;waves/m.yaml:1 Job/upgrade-sql-schema" {
+		t.Errorf("container-image-tag at %s", got)
+	}
+}
