@@ -66,6 +66,7 @@ type jsonFinding struct {
 	Fix         string            `json:"fix,omitempty"`
 	URL         string            `json:"url,omitempty"`
 	Blocking    bool              `json:"blocking"`
+	Note        bool              `json:"note,omitempty"` // informational, never blocking (an input not checked)
 	Extra       map[string]string `json:"extra,omitempty"`
 	Suppression *jsonSuppression  `json:"suppression,omitempty"`
 }
@@ -152,6 +153,7 @@ func jsonFromFinding(f model.Finding) jsonFinding {
 		Fix:      f.Fix,
 		URL:      f.URL,
 		Blocking: f.Blocking,
+		Note:     f.Note,
 		Extra:    f.Extra,
 	}
 	if s := f.Suppression; s != nil {
