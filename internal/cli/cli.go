@@ -100,6 +100,7 @@ Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 	})
 
 	root.AddCommand(newRunCmd(g, stdout, stderr))
+	root.AddCommand(newInitCmd(stdout, stderr))
 	for _, c := range newStageCmds(g, stdout, stderr) {
 		root.AddCommand(c)
 	}

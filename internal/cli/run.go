@@ -110,6 +110,10 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return classify(err)
 	}
+	// Globs in tollgate.yaml's path lists match under the project directory.
+	if err := cfg.ExpandGlobs(dir); err != nil {
+		return classify(err)
+	}
 	if g.failOn != "" {
 		// --fail-on overrides every threshold in the file; stage flags below may refine it.
 		sev, err := model.ParseSeverity(g.failOn)
@@ -143,7 +147,12 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if cfg.Tools.AutoInstall != nil && !*cfg.Tools.AutoInstall {
 		auto = false
 	}
+	found, err := discoverInputs(ctx, dir, cfg, stages, args)
+	if err != nil {
+		return classify(err)
+	}
 	view := newProgress(g.progress, stderr)
+	view.note(found...)
 	var names []string
 	for _, s := range stages {
 		names = append(names, s.Name)
@@ -189,6 +198,9 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		if s.Status == model.StatusError {
 			fmt.Fprintf(stderr, "tollgate: %s: %s\n", s.Stage, s.Error)
 		}
+	}
+	if p := run.Problem(); p != "" {
+		fmt.Fprintf(stderr, "tollgate: %s\n", p)
 	}
 	if code := run.ExitCode(); code != 0 {
 		return &exitError{code: code}

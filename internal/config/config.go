@@ -49,6 +49,8 @@ type Config struct {
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
+	// lines maps "section.key[i]" of the path lists to their line in the file.
+	lines map[string]int
 }
 
 // Gate decides pass or fail from findings.
@@ -163,6 +165,7 @@ func Parse(name string, b []byte) (*Config, error) {
 			recordIgnoreLines(&root, c)
 			recordSections(&root, c)
 			recordRequirementLines(&root, c)
+			recordListLines(&root, c)
 		}
 	}
 	c.Path = name

@@ -40,6 +40,19 @@ type Env struct {
 	Results func() []*model.StageResult
 	// Started is when the pipeline run began (zero outside a pipeline run), e.g. for provenance.
 	Started time.Time
+	// Selected names the stages of this run (set by the pipeline), so stages that read the same
+	// inputs can agree which one reports notes about them.
+	Selected []string
+}
+
+// Runs reports whether the named stage is part of this run.
+func (e *Env) Runs(name string) bool {
+	for _, s := range e.Selected {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Path resolves p against the project root unless it is absolute.

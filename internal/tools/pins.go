@@ -57,6 +57,10 @@ var pinned = [...]Tool{
 	// API server, the way controller-runtime's envtest does.
 	{Name: "kube-apiserver", Module: "k8s.io/kubernetes", Package: "k8s.io/kubernetes/cmd/kube-apiserver", Version: "v1.36.0",
 		StagingVersion: "v0.36.0", Image: "registry.k8s.io/kube-apiserver:v1.36.0", ImageBinary: "/usr/local/bin/kube-apiserver"},
+	// helm renders the Helm charts that discovery finds (`helm template`), offline. The image is
+	// alpine/helm (alpine, helm at /usr/bin/helm, entrypoint helm, root), tagged by helm's version.
+	{Name: "helm", Module: "helm.sh/helm/v3", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.19.0",
+		Image: "alpine/helm:3.19.0", ImageBinary: "/usr/bin/helm"},
 }
 
 // All returns every pinned tool, sorted by name.
