@@ -40,6 +40,7 @@ type Config struct {
 	Score    Score    `yaml:"score"`
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
+	Policy   Policy   `yaml:"policy"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -112,6 +113,7 @@ func (c *Config) applyDefaults() {
 	c.Score.defaults()
 	c.Scan.defaults()
 	c.SBOM.defaults()
+	c.Policy.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -214,6 +216,9 @@ func (c *Config) validate() error {
 			return &model.InputError{File: c.Path, Err: fmt.Errorf("stages: unknown stage %q (known: %s)", s, strings.Join(StageNames(), ", "))}
 		}
 	}
+	if err := c.Policy.validate(c.Path); err != nil {
+		return err
+	}
 	for _, ig := range c.Ignore {
 		if ig.ID == "" {
 			return &model.InputError{File: c.Path, Line: ig.Line, Err: errors.New("ignore entry needs an id (rule or CVE ID)")}
@@ -234,7 +239,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"lint", "validate", "score", "sbom", "scan"}
+	return []string{"lint", "validate", "score", "policy", "sbom", "scan"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -259,6 +264,8 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Score.FailOn
 	case "scan":
 		s = c.Scan.FailOn
+	case "policy":
+		s = c.Policy.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

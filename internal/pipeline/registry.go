@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
@@ -19,6 +20,7 @@ func Stages() []stage.Stage {
 		lint.Stage(),
 		validate.Stage(),
 		score.Stage(),
+		policy.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
 	}

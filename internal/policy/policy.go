@@ -1,0 +1,296 @@
+// Package policy is the policy stage: Gatekeeper constraints evaluated with the pinned gator
+// (`gator test`) on the project's manifests, exactly as Gatekeeper's admission webhook would
+// judge them, plus the Pod Security Standards evaluated with the upstream checks
+// (k8s.io/pod-security-admission/policy) at the level each Namespace declares.
+//
+// The policy set is Tollgate's default library (policies/ in this repository, embedded in the
+// binary), the templates and constraints under policy.paths, and those among the manifests.
+// tollgate.yaml disables constraints by name and changes their enforcement action and
+// parameters. A deny violation is a finding that counts against the gate; warn and dryrun
+// violations are reported, suppressed with the reason, and never block.
+//
+// Referential constraints read data.inventory: gator puts every object it is given there, so the
+// manifests themselves are the inventory (namespace-scoped objects under
+// data.inventory.namespace[NS][GROUP/VERSION][KIND][NAME], cluster-scoped ones under
+// data.inventory.cluster[GROUP/VERSION][KIND][NAME]).
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/manifest"
+	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
+	"github.com/tollgate-dev/tollgate/internal/tools"
+)
+
+// Name is the stage name.
+const Name = "policy"
+
+// toolName is gator's name in the pin table.
+const toolName = "gator"
+
+// RawOutputName is the artifact holding gator's own JSON output.
+const RawOutputName = "gator.json"
+
+// Tool is the pinned gator, as reported in results.
+func Tool() model.Tool {
+	t := tools.MustGet(toolName)
+	return model.Tool{Name: t.Name, Version: t.Version}
+}
+
+// Runner runs gator as a local process: the native runner's executor.
+type Runner struct {
+	// Binary is the gator executable.
+	Binary string
+	// Version is reported in the result.
+	Version string
+	// Timeout bounds one gator run (default 5 minutes).
+	Timeout time.Duration
+	// OutDir, when set, receives gator's raw JSON output as an artifact.
+	OutDir string
+}
+
+// Check evaluates the manifests against the policy set (after tollgate.yaml's changes) and the Pod
+// Security Standards. Bad options or policies are a *model.InputError; a gator crash, hang or
+// output that is not its JSON is a *model.ToolError.
+func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Document) (*model.StageResult, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	s, err := o.Apply(s)
+	if err != nil {
+		return nil, err
+	}
+	tool := Tool()
+	if r.Version != "" {
+		tool.Version = r.Version
+	}
+	res := &model.StageResult{Stage: Name, Tool: tool, Findings: []model.Finding{}}
+	b, err := NewBatch(o, s, docs)
+	if err != nil {
+		return nil, err
+	}
+	pss, err := PodSecurity(o, docs, b.namespaces.of)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Constraints) > 0 {
+		out, err := r.gator(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if r.OutDir != "" {
+			a, err := writeArtifact(r.OutDir, out.Stdout)
+			if err != nil {
+				return nil, err
+			}
+			res.Artifacts = append(res.Artifacts, a)
+		}
+		res.Findings, err = Interpret(out.ExitCode, out.Stdout, out.Stderr, b)
+		if err != nil {
+			return nil, err
+		}
+	}
+	res.Findings = append(res.Findings, pss...)
+	sortFindings(res.Findings)
+	res.Rules = Rules(o, s, res.Findings)
+	return res, nil
+}
+
+// PodSecurity evaluates the pod-bearing manifests against the Pod Security Standards; both
+// runners use it (it is Go, no tool).
+func PodSecurity(o Options, docs []manifest.Document, namespaceOf func(manifest.Document) string) ([]model.Finding, error) {
+	ps, err := newPodSecurity(o.PodSecurityLevel, o.PodSecurityVersion, o.PodSecuritySeverity)
+	if err != nil {
+		return nil, &model.InputError{File: o.ConfigFile, Err: fmt.Errorf("policy.pod-security: %w", err)}
+	}
+	return ps.Evaluate(docs, namespaceOf)
+}
+
+func (r Runner) gator(ctx context.Context, b *Batch) (*tools.Result, error) {
+	dir, err := os.MkdirTemp("", "tollgate-policy-*")
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
+	}
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, InputName)
+	if err := os.WriteFile(in, b.Input, 0o600); err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
+	}
+	args, err := Args(in)
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	return tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+}
+
+// Rules are the rule metadata of a run: every constraint in force, and the Pod Security checks
+// that fired.
+func Rules(o Options, s *Set, findings []model.Finding) []model.Rule {
+	tpl := map[string]Template{}
+	for _, t := range s.Templates {
+		tpl[t.Kind] = t
+	}
+	var rules []model.Rule
+	for _, c := range s.Constraints {
+		t := tpl[c.Kind]
+		rules = append(rules, model.Rule{ID: c.ID(), Name: annotation(t.Doc, annotationTitle, c.Kind), Severity: o.severity(c.Name),
+			Summary: oneLine(annotation(t.Doc, annotationSummary, "")), Fix: strings.TrimRight(annotation(t.Doc, annotationFix, ""), "\n")})
+	}
+	seen := map[string]bool{}
+	for _, f := range findings {
+		if !strings.HasPrefix(f.RuleID, podSecurityRulePrefix) || seen[f.RuleID] {
+			continue
+		}
+		seen[f.RuleID] = true
+		rules = append(rules, model.Rule{ID: f.RuleID, Name: f.Title, Severity: f.Severity,
+			Summary: "Pod Security Standards check " + strings.TrimPrefix(f.RuleID, podSecurityRulePrefix) + " (k8s.io/pod-security-admission)", URL: podSecurityURL})
+	}
+	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
+	return rules
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// writeArtifact saves gator's raw output under a temp name and renames it into place.
+func writeArtifact(outDir string, b []byte) (model.Artifact, error) {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("create %s: %w", outDir, err)}
+	}
+	f, err := os.CreateTemp(outDir, "."+RawOutputName+"-*")
+	if err != nil {
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", RawOutputName, err)}
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	dst := filepath.Join(outDir, RawOutputName)
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", dst, err)}
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return model.Artifact{}, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write %s: %w", dst, err)}
+	}
+	return model.Artifact{Name: RawOutputName, Path: dst, Type: "application/json"}, nil
+}
+
+// ManifestPaths are the manifests the stage checks: the command line's, else policy.manifests,
+// else validate.paths.
+func ManifestPaths(env *stage.Env) []string {
+	if len(env.Args) > 0 {
+		return env.Args
+	}
+	return ConfigManifestPaths(env.Config)
+}
+
+// ConfigManifestPaths are the manifest paths from tollgate.yaml.
+func ConfigManifestPaths(c *config.Config) []string {
+	if len(c.Policy.Manifests) > 0 {
+		return c.Policy.Manifests
+	}
+	return c.Validate.Paths
+}
+
+// LoadSet reads the policy set: the default library (when on), policy.paths (relative to root)
+// and the templates and constraints among the manifests.
+func LoadSet(ctx context.Context, c *config.Config, root string, manifests []manifest.Document) (*Set, error) {
+	var lib []manifest.Document
+	if c.Policy.DefaultLibraryOn() {
+		var err error
+		if lib, err = LoadLibrary(); err != nil {
+			return nil, err
+		}
+	}
+	paths, err := loadPaths(ctx, root, c.Policy.Paths, c.Policy.PathsDefaulted)
+	if err != nil {
+		return nil, err
+	}
+	return NewSet(lib, paths, manifests)
+}
+
+// Stage is the native policy stage.
+func Stage() stage.Stage {
+	return stage.Stage{
+		Name:  Name,
+		Tool:  Tool(),
+		Usage: "[PATH...]",
+		Short: "Check Kubernetes manifests against Gatekeeper policies (gator) and the Pod Security Standards",
+		Run:   run,
+		Flags: flags,
+	}
+}
+
+func flags(fs *pflag.FlagSet) func(c *config.Config) {
+	paths := fs.StringSlice("policy-path", nil, "file or directory of extra ConstraintTemplates and Constraints; repeatable (overrides policy.paths)")
+	noLib := fs.Bool("no-default-policies", false, "leave out Tollgate's default policy library (policy.default-library: false)")
+	disable := fs.StringSlice("disable-constraint", nil, "constraint (metadata.name) not to run; repeatable (adds to policy.disabled)")
+	level := fs.String("pod-security-level", "", "Pod Security Standards level where no Namespace sets one: privileged, baseline or restricted (policy.pod-security.level)")
+	version := fs.String("pod-security-version", "", "Pod Security Standards version: latest or v1.N (policy.pod-security.version)")
+	return func(c *config.Config) {
+		if fs.Changed("policy-path") {
+			c.Policy.Paths, c.Policy.PathsDefaulted = *paths, false
+		}
+		if fs.Changed("no-default-policies") {
+			on := !*noLib
+			c.Policy.DefaultLibrary = &on
+		}
+		if fs.Changed("disable-constraint") {
+			c.Policy.Disabled = append(c.Policy.Disabled, *disable...)
+		}
+		if fs.Changed("pod-security-level") {
+			c.Policy.PodSecurity.Level = config.PodSecurityLevel(*level)
+		}
+		if fs.Changed("pod-security-version") {
+			c.Policy.PodSecurity.Version = config.PodSecurityVersion(*version)
+		}
+	}
+}
+
+func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	o := OptionsFrom(env.Config)
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	paths := ManifestPaths(env)
+	defaulted := len(env.Config.Policy.Manifests) == 0 && env.Config.Validate.PathsDefaulted
+	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set policy.manifests or validate.paths in tollgate.yaml"); r != nil {
+		return r, nil
+	}
+	docs, err := manifest.Load(ctx, paths, env.Root)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 {
+		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+	}
+	set, err := LoadSet(ctx, env.Config, env.Root, docs)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := env.Tools.Ensure(ctx, toolName)
+	if err != nil {
+		return nil, &model.ToolError{Tool: toolName, Err: err}
+	}
+	version := tools.MustGet(toolName).Version
+	if env.Progress != nil {
+		env.Progress(Name, fmt.Sprintf("checking %d document(s) against %d constraint(s) with gator %s and the Pod Security Standards (%s:%s)",
+			len(docs), len(set.Constraints), version, o.PodSecurityLevel, o.PodSecurityVersion))
+	}
+	return Runner{Binary: bin, Version: version, OutDir: env.OutDir, Timeout: env.Config.Policy.TimeoutDuration()}.Check(ctx, o, set, docs)
+}
