@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"gopkg.in/yaml.v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 )
