@@ -14,8 +14,8 @@ import (
 // Policy configures the policy stage: Gatekeeper constraints run with gator, and the Pod
 // Security Standards.
 type Policy struct {
-	// Paths are files or directories of extra ConstraintTemplates and Constraints, on top of the
-	// default library (default: policies/, when it exists).
+	// Paths are files or directories of the project's own ConstraintTemplates and Constraints,
+	// on top of the default library (default none). Other documents there are ignored.
 	Paths []string `yaml:"paths"`
 	// Manifests to check; default: the validate stage's paths.
 	Manifests []string `yaml:"manifests"`
@@ -35,8 +35,6 @@ type Policy struct {
 	DefaultNamespace string `yaml:"default-namespace"`
 	// Timeout bounds one gator run, as a Go duration (default 5m).
 	Timeout string `yaml:"timeout"`
-	// PathsDefaulted is true when Paths came from the default, not the file.
-	PathsDefaulted bool `yaml:"-"`
 }
 
 // ConstraintOverride changes one constraint.
@@ -118,10 +116,6 @@ func (p *Policy) TimeoutDuration() time.Duration {
 }
 
 func (p *Policy) defaults() {
-	if len(p.Paths) == 0 {
-		p.Paths = []string{"policies"}
-		p.PathsDefaulted = true
-	}
 	if p.PodSecurity.Level == "" {
 		p.PodSecurity.Level = "restricted"
 	}

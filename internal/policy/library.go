@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -281,22 +280,10 @@ func nested(obj map[string]any, path ...string) any {
 	return cur
 }
 
-// loadPaths reads the documents of policy paths with the shared loader. Default paths that do
-// not exist are skipped; named ones that do not exist are input errors.
-func loadPaths(ctx context.Context, root string, paths []string, defaulted bool) ([]manifest.Document, error) {
-	var use []string
-	for _, p := range paths {
-		full := p
-		if !strings.HasPrefix(p, "/") && root != "" {
-			full = root + "/" + p
-		}
-		if _, err := os.Stat(full); err != nil && defaulted && errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		use = append(use, p)
-	}
-	if len(use) == 0 {
+// loadPaths reads the documents of policy paths with the shared loader.
+func loadPaths(ctx context.Context, root string, paths []string) ([]manifest.Document, error) {
+	if len(paths) == 0 {
 		return nil, nil
 	}
-	return manifest.Load(ctx, use, root)
+	return manifest.Load(ctx, paths, root)
 }

@@ -217,7 +217,7 @@ func LoadSet(ctx context.Context, c *config.Config, root string, manifests []man
 			return nil, err
 		}
 	}
-	paths, err := loadPaths(ctx, root, c.Policy.Paths, c.Policy.PathsDefaulted)
+	paths, err := loadPaths(ctx, root, c.Policy.Paths)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func flags(fs *pflag.FlagSet) func(c *config.Config) {
 	version := fs.String("pod-security-version", "", "Pod Security Standards version: latest or v1.N (policy.pod-security.version)")
 	return func(c *config.Config) {
 		if fs.Changed("policy-path") {
-			c.Policy.Paths, c.Policy.PathsDefaulted = *paths, false
+			c.Policy.Paths = *paths
 		}
 		if fs.Changed("no-default-policies") {
 			on := !*noLib
