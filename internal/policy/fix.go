@@ -128,6 +128,11 @@ var podSecurityFixes = map[string]podSecurityFix{
 			return c != nil && c.ProcMount != nil && *c.ProcMount != corev1.DefaultProcMount
 		})
 	}},
+	"procMount_restricted": {podSpec: func(s *corev1.PodSpec) map[string]any {
+		return containerFix(s, map[string]any{"procMount": "Default"}, func(c *corev1.SecurityContext) bool {
+			return c != nil && c.ProcMount != nil && *c.ProcMount != corev1.DefaultProcMount
+		})
+	}},
 	"restrictedVolumes":  {note: "use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes"},
 	"seLinuxOptions":     {note: "remove seLinuxOptions.user and .role, and set .type only to container_t, container_init_t, container_kvm_t or container_engine_t"},
 	"sysctls":            {note: "set only the safe sysctls (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, net.ipv4.tcp_syncookies, net.ipv4.ping_group_range, net.ipv4.ip_unprivileged_port_start, net.ipv4.ip_local_reserved_ports, net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes, net.ipv4.tcp_rmem, net.ipv4.tcp_wmem)"},

@@ -303,7 +303,6 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	return ks
 }
 
-
 // marshal2 renders YAML with two-space indentation, like the hand-written files.
 func marshal2(v any) ([]byte, error) {
 	var b bytes.Buffer
