@@ -65,10 +65,7 @@ type Runner struct {
 // Security Standards. Bad options or policies are a *model.InputError; a gator crash, hang or
 // output that is not its JSON is a *model.ToolError.
 func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Document) (*model.StageResult, error) {
-	if err := o.Check(); err != nil {
-		return nil, err
-	}
-	s, err := o.Apply(s)
+	p, err := Prepare(o, s, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +73,47 @@ func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Do
 	if r.Version != "" {
 		tool.Version = r.Version
 	}
-	res := &model.StageResult{Stage: Name, Tool: tool, Findings: []model.Finding{}}
+	if !p.NeedsGator() {
+		return p.Result(tool, nil)
+	}
+	out, err := r.gator(ctx, p.Batch)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Result(tool, out)
+	if err != nil {
+		return nil, err
+	}
+	if r.OutDir != "" {
+		a, err := writeArtifact(r.OutDir, out.Stdout)
+		if err != nil {
+			return nil, err
+		}
+		res.Artifacts = append(res.Artifacts, a)
+	}
+	return res, nil
+}
+
+// Plan is a prepared policy check, shared by both runners: gator's input and the Pod Security
+// findings (which need no tool).
+type Plan struct {
+	Options Options
+	Set     *Set // after tollgate.yaml's changes
+	Batch   *Batch
+	// PodSecurity are the Pod Security Standards findings.
+	PodSecurity []model.Finding
+}
+
+// Prepare applies tollgate.yaml to the policy set, prepares gator's input and evaluates the Pod
+// Security Standards.
+func Prepare(o Options, s *Set, docs []manifest.Document) (*Plan, error) {
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	s, err := o.Apply(s)
+	if err != nil {
+		return nil, err
+	}
 	b, err := NewBatch(o, s, docs)
 	if err != nil {
 		return nil, err
@@ -85,26 +122,26 @@ func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Do
 	if err != nil {
 		return nil, err
 	}
-	if len(s.Constraints) > 0 {
-		out, err := r.gator(ctx, b)
+	return &Plan{Options: o, Set: s, Batch: b, PodSecurity: pss}, nil
+}
+
+// NeedsGator reports whether any constraint is left to evaluate.
+func (p *Plan) NeedsGator() bool { return len(p.Set.Constraints) > 0 }
+
+// Result reads a finished gator run (nil when NeedsGator is false) into the stage result, with
+// the Pod Security findings and the rules in force.
+func (p *Plan) Result(tool model.Tool, out *tools.Result) (*model.StageResult, error) {
+	res := &model.StageResult{Stage: Name, Tool: tool, Findings: []model.Finding{}}
+	if out != nil {
+		fs, err := Interpret(out.ExitCode, out.Stdout, out.Stderr, p.Batch)
 		if err != nil {
 			return nil, err
 		}
-		if r.OutDir != "" {
-			a, err := writeArtifact(r.OutDir, out.Stdout)
-			if err != nil {
-				return nil, err
-			}
-			res.Artifacts = append(res.Artifacts, a)
-		}
-		res.Findings, err = Interpret(out.ExitCode, out.Stdout, out.Stderr, b)
-		if err != nil {
-			return nil, err
-		}
+		res.Findings = fs
 	}
-	res.Findings = append(res.Findings, pss...)
+	res.Findings = append(res.Findings, p.PodSecurity...)
 	sortFindings(res.Findings)
-	res.Rules = Rules(o, s, res.Findings)
+	res.Rules = Rules(p.Options, p.Set, res.Findings)
 	return res, nil
 }
 
