@@ -138,4 +138,3 @@ func policyPaths(cfg *config.Config, paths []string) ([]string, error) {
 	}
 	return paths, insideSource(append(append([]string{}, paths...), cfg.Policy.Paths...))
 }
-
