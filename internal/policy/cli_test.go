@@ -331,3 +331,74 @@ func TestCLIRun(t *testing.T) {
 		t.Fatalf("exit %d, stages %+v\n%s", code, rep.Stages, stderr)
 	}
 }
+
+// TestCLIBadInputAndTools: through the CLI, a broken policy under policy.paths is exit 2 naming
+// its file and line, and a gator that is not the pinned build, or prints garbage, is exit 3.
+func TestCLIBadInputAndTools(t *testing.T) {
+	root := repoRoot(t)
+	app, err := os.ReadFile(filepath.Join(root, "fixtures", "policy", "good", "app.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := func(t *testing.T, files map[string]string) string {
+		dir := t.TempDir()
+		files["k8s/app.yaml"] = string(app)
+		files["tollgate.yaml"] = "version: 1\npolicy:\n  paths: [security]\n"
+		for name, content := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	regoError := "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata:\n  name: k8sbad\nspec:\n  crd:\n    spec:\n      names:\n        kind: K8sBad\n" +
+		"  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package k8sbad\n        violation[{\"msg\": msg}] {\n          msg := \n        }\n" +
+		"---\napiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sBad\nmetadata:\n  name: bad\n"
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"rego syntax error", map[string]string{"security/bad.yaml": regoError}, "security/bad.yaml:16: gator refused ConstraintTemplate \"k8sbad\""},
+		{"template missing its kind", map[string]string{"security/bad.yaml": "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata:\n  name: k8sbad\nspec: {}\n"},
+			"security/bad.yaml:1: ConstraintTemplate \"k8sbad\": spec.crd.spec.names.kind is required"},
+		{"constraint without template", map[string]string{"security/c.yaml": "# mine\napiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sMissing\nmetadata:\n  name: m\n"},
+			"security/c.yaml:2: Constraint K8sMissing/m: no ConstraintTemplate defines kind K8sMissing"},
+		{"not YAML", map[string]string{"security/notes.yaml": "policies:\n\t- tabs are not YAML\n"}, "security/notes.yaml:2:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			code, rep, stderr := runCLI(t, project(t, c.files), "policy")
+			if code != 2 || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, c.want)
+			}
+			if len(rep.Stages) != 1 || rep.Stages[0].ErrorKind != "input" {
+				t.Fatalf("report %+v", rep)
+			}
+		})
+	}
+	for _, c := range []struct{ name, script, want string }{
+		{"not the pinned build", "#!/bin/sh\necho null\n", "gator"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cache := t.TempDir()
+			bin := filepath.Join(cache, "tools", "gator", "v3.23.1", "gator")
+			if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(bin, []byte(c.script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			code, rep, stderr := runCLI(t, root, "policy", filepath.Join("fixtures", "policy", "good"), "--cache-dir", cache)
+			if code != 3 || len(rep.Stages) != 1 || rep.Stages[0].ErrorKind != "tool" || !strings.Contains(stderr, c.want) {
+				t.Fatalf("exit %d, report %+v, stderr %q; want 3, a tool error", code, rep, stderr)
+			}
+		})
+	}
+}
