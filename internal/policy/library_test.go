@@ -7,7 +7,6 @@ import (
 
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -291,16 +290,6 @@ func gatorVerify(t *testing.T, dir string) (string, int) {
 		t.Fatal(err)
 	}
 	return string(res.Stdout) + string(res.Stderr), res.ExitCode
-}
-
-// sortedKeys is for stable messages.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // marshal2 renders YAML with two-space indentation, like the hand-written files.

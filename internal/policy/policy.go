@@ -328,6 +328,9 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Progress != nil {
 		env.Progress(Name, fmt.Sprintf("checking %d document(s) against %d constraint(s) with gator %s and the Pod Security Standards (%s:%s)",
 			len(docs), len(set.Constraints), version, o.PodSecurityLevel, o.PodSecurityVersion))
+		if set.Skipped > 0 {
+			env.Progress(Name, fmt.Sprintf("ignored %d document(s) under policy.paths that are neither ConstraintTemplates nor Constraints", set.Skipped))
+		}
 	}
 	return Runner{Binary: bin, Version: version, OutDir: env.OutDir, Timeout: env.Config.Policy.TimeoutDuration()}.Check(ctx, o, set, docs)
 }

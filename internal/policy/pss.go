@@ -18,12 +18,6 @@ import (
 // upstream check ID (runAsNonRoot, capabilities_restricted...).
 const podSecurityRulePrefix = "PodSecurity/"
 
-// Labels a Namespace sets its Pod Security level with (k8s.io/pod-security-admission/api).
-const (
-	labelEnforce        = psaapi.EnforceLevelLabel
-	labelEnforceVersion = psaapi.EnforceVersionLabel
-)
-
 // podSecurity evaluates pod-bearing documents against the Pod Security Standards with the
 // upstream checks, one finding per failing check, as a 1.25+ API server would.
 type podSecurity struct {
@@ -109,13 +103,6 @@ func (p *podSecurity) checksFor(lv psaapi.LevelVersion) []selectedCheck {
 	return append(baseline, restricted...)
 }
 
-// podBearing reports whether a document holds a pod spec Pod Security admission evaluates
-// (admission.DefaultPodSpecExtractor's resources), whatever its API version in the built-in groups.
-func podBearing(d manifest.Document) bool {
-	_, ok := podSpecPath(d)
-	return ok
-}
-
 // podSpecPath is where a pod-bearing kind keeps its pod template (metadata + spec); nil for a Pod,
 // whose metadata and spec are the object's own.
 func podSpecPath(d manifest.Document) ([]string, bool) {
@@ -176,13 +163,7 @@ func (p *podSecurity) namespaceLevels(docs []manifest.Document) (map[string]psaa
 		}
 		labels := stringMap(d.Object, "metadata", "labels")
 		pol, errs := psaapi.PolicyToEvaluate(labels, defaults)
-		for _, e := range errs {
-			// Only the enforce labels decide this stage's level; say which one is wrong.
-			if e.Field == "metadata.labels["+labelEnforce+"]" || e.Field == "metadata.labels["+labelEnforceVersion+"]" ||
-				strings.Contains(e.Field, labelEnforce) {
-				return nil, model.InputErrorf(d.File, d.Line, "Namespace %s: %s", d.Name, e.Error())
-			}
-		}
+		// The API server refuses a Namespace with any invalid Pod Security label.
 		if len(errs) > 0 {
 			return nil, model.InputErrorf(d.File, d.Line, "Namespace %s: %s", d.Name, errs.ToAggregate().Error())
 		}
