@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
 
@@ -210,5 +211,34 @@ spec:
 	res = checkDocs(t, onlyLibrary("tg-no-privileged"), docs)
 	if got := strings.Join(findingsOf(res), "\n"); got != want {
 		t.Fatalf("policies among the manifests: findings = %q, want %q", got, want)
+	}
+}
+
+// TestMatch: namespaces, excludedNamespaces and labelSelector select what a constraint judges, as
+// in a cluster.
+func TestMatch(t *testing.T) {
+	labelled := strings.Replace(privileged("prod", "api"), "  name: api", "  name: api\n  labels: {tier: frontend}", 1)
+	docs := parseDocs(t, "app.yaml", privileged("prod", "web")+"---\n"+privileged("dev", "web")+"---\n"+labelled)
+	constraint := func(match string) []manifest.Document {
+		return parseDocs(t, "c.yaml", "apiVersion: constraints.gatekeeper.sh/v1beta1\nkind: K8sTGNoPrivileged\nmetadata:\n  name: matched\nspec:\n  match:\n"+match)
+	}
+	cases := []struct{ name, match, want string }{
+		{"namespaces", "    namespaces: [dev]\n", "Deployment/dev/web"},
+		{"excludedNamespaces", "    excludedNamespaces: [prod]\n", "Deployment/dev/web"},
+		{"labelSelector", "    labelSelector: {matchLabels: {tier: frontend}}\n", "Deployment/prod/api"},
+		{"kinds", "    kinds: [{apiGroups: [batch], kinds: [Job]}]\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			res := checkDocs(t, onlyLibrary(), docs, constraint(c.match)...)
+			var got []string
+			for _, f := range res.Findings {
+				got = append(got, f.Location.Resource)
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Fatalf("findings on %q, want %q", got, c.want)
+			}
+		})
 	}
 }
