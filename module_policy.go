@@ -106,8 +106,12 @@ func (m *Tollgate) policy(ctx context.Context, cfg *config.Config, paths []strin
 	if err != nil {
 		return nil, err
 	}
+	pss, err := p.PodSecurity()
+	if err != nil {
+		return nil, err
+	}
 	if !p.NeedsGator() {
-		return p.Result(policy.Tool(), nil)
+		return p.Result(policy.Tool(), nil, pss)
 	}
 	args, err := policy.Args(path.Join(policyInputDir, policy.InputName))
 	if err != nil {
@@ -127,7 +131,7 @@ func (m *Tollgate) policy(ctx context.Context, cfg *config.Config, paths []strin
 		return nil, &model.ToolError{Tool: "gator", Err: fmt.Errorf("read output: %w", err)}
 	}
 	stderr, _ := ctr.Stderr(ctx)
-	return p.Result(policy.Tool(), &tools.Result{ExitCode: code, Stdout: []byte(stdout), Stderr: []byte(stderr)})
+	return p.Result(policy.Tool(), &tools.Result{ExitCode: code, Stdout: []byte(stdout), Stderr: []byte(stderr)}, pss)
 }
 
 // policyPaths picks the manifest paths (arguments, else tollgate.yaml) and keeps them, and the

@@ -65,7 +65,7 @@ if [[ -n "${PROFILE:-}" ]]; then
     go test ./internal/policy -run '^$' -bench BenchmarkAroundGator -benchtime 3x -cpuprofile "$PROFILE/policy.cpu" -o "$PROFILE/policy.test"
   echo "where Tollgate's own time goes (cumulative CPU; gator runs as its own process and is not in it):"
   go tool pprof -top -cum -nodecount 400 "$PROFILE/policy.test" "$PROFILE/policy.cpu" 2>/dev/null |
-    grep -E 'BenchmarkAroundGator|manifest\.Load$|policy\.(LoadSet|Prepare|NewBatch|PodSecurity|Interpret)$|report\.Render$|gate\.Apply$|runtime\.gcBgMarkWorker$' || true
+    grep -E 'BenchmarkAroundGator|manifest\.Load$|manifest\.parseYAMLStream\.func1$|policy\.(LoadSet|Prepare|NewBatch|PodSecurity|Interpret)$|report\.Render$|gate\.Apply$|runtime\.gcBgMarkWorker$' || true
 fi
 
 # Compare in awk with variables: a bare ">" inside print would redirect to a file.

@@ -12,6 +12,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/report"
+	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // BenchmarkAroundGator measures Tollgate's own work in a policy run, everything but gator itself:
@@ -60,11 +61,14 @@ func BenchmarkAroundGator(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		fs, err := Interpret(exit, gatorOut, nil, p.Batch)
+		pss, err := p.PodSecurity()
 		if err != nil {
 			b.Fatal(err)
 		}
-		res := &model.StageResult{Stage: Name, Tool: Tool(), Findings: append(fs, p.PodSecurity...)}
+		res, err := p.Result(Tool(), &tools.Result{ExitCode: exit, Stdout: gatorOut}, pss)
+		if err != nil {
+			b.Fatal(err)
+		}
 		gate.Apply(res, cfg, time.Now())
 		if _, err := report.Render("json", &model.Run{Version: model.Version, Stages: []*model.StageResult{res}}); err != nil {
 			b.Fatal(err)

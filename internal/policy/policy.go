@@ -58,8 +58,8 @@ type Runner struct {
 }
 
 // Check evaluates the manifests against the policy set (after tollgate.yaml's changes) and the Pod
-// Security Standards. Bad options or policies are a *model.InputError; a gator crash, hang or
-// output that is not its JSON is a *model.ToolError.
+// Security Standards, the latter while gator runs. Bad options or policies are a
+// *model.InputError; a gator crash, hang or output that is not its JSON is a *model.ToolError.
 func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Document) (*model.StageResult, error) {
 	p, err := Prepare(o, s, docs)
 	if err != nil {
@@ -69,18 +69,31 @@ func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Do
 	if r.Version != "" {
 		tool.Version = r.Version
 	}
-	if !p.NeedsGator() {
-		return p.Result(tool, nil)
+	var pss []model.Finding
+	var pssErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pss, pssErr = p.PodSecurity()
+	}()
+	var out *tools.Result
+	var gatorErr error
+	if p.NeedsGator() {
+		out, gatorErr = r.gator(ctx, p.Batch)
 	}
-	out, err := r.gator(ctx, p.Batch)
+	<-done
+	// The user's mistake first: a bad Namespace label is exit 2 whatever gator did.
+	if pssErr != nil {
+		return nil, pssErr
+	}
+	if gatorErr != nil {
+		return nil, gatorErr
+	}
+	res, err := p.Result(tool, out, pss)
 	if err != nil {
 		return nil, err
 	}
-	res, err := p.Result(tool, out)
-	if err != nil {
-		return nil, err
-	}
-	if r.OutDir != "" {
+	if r.OutDir != "" && out != nil {
 		a, err := writeArtifact(r.OutDir, out.Stdout)
 		if err != nil {
 			return nil, err
@@ -90,18 +103,15 @@ func (r Runner) Check(ctx context.Context, o Options, s *Set, docs []manifest.Do
 	return res, nil
 }
 
-// Plan is a prepared policy check, shared by both runners: gator's input and the Pod Security
-// findings (which need no tool).
+// Plan is a prepared policy check, shared by both runners: the policy set after tollgate.yaml's
+// changes and gator's input.
 type Plan struct {
 	Options Options
-	Set     *Set // after tollgate.yaml's changes
+	Set     *Set
 	Batch   *Batch
-	// PodSecurity are the Pod Security Standards findings.
-	PodSecurity []model.Finding
 }
 
-// Prepare applies tollgate.yaml to the policy set, prepares gator's input and evaluates the Pod
-// Security Standards.
+// Prepare applies tollgate.yaml to the policy set and prepares gator's input.
 func Prepare(o Options, s *Set, docs []manifest.Document) (*Plan, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
@@ -114,19 +124,21 @@ func Prepare(o Options, s *Set, docs []manifest.Document) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pss, err := PodSecurity(o, docs, b.namespaces.of)
-	if err != nil {
-		return nil, err
-	}
-	return &Plan{Options: o, Set: s, Batch: b, PodSecurity: pss}, nil
+	return &Plan{Options: o, Set: s, Batch: b}, nil
 }
 
 // NeedsGator reports whether any constraint is left to evaluate.
 func (p *Plan) NeedsGator() bool { return len(p.Set.Constraints) > 0 }
 
+// PodSecurity evaluates the Pod Security Standards on the plan's manifests (Go, no tool; safe to
+// run while gator runs).
+func (p *Plan) PodSecurity() ([]model.Finding, error) {
+	return PodSecurity(p.Options, p.Batch.docs, p.Batch.namespaces.of)
+}
+
 // Result reads a finished gator run (nil when NeedsGator is false) into the stage result, with
 // the Pod Security findings and the rules in force.
-func (p *Plan) Result(tool model.Tool, out *tools.Result) (*model.StageResult, error) {
+func (p *Plan) Result(tool model.Tool, out *tools.Result, podSecurity []model.Finding) (*model.StageResult, error) {
 	res := &model.StageResult{Stage: Name, Tool: tool, Findings: []model.Finding{}}
 	if out != nil {
 		fs, err := Interpret(out.ExitCode, out.Stdout, out.Stderr, p.Batch)
@@ -134,8 +146,10 @@ func (p *Plan) Result(tool model.Tool, out *tools.Result) (*model.StageResult, e
 			return nil, err
 		}
 		res.Findings = fs
+	} else if p.NeedsGator() {
+		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("gator did not run, yet %d constraint(s) are in force", len(p.Set.Constraints))}
 	}
-	res.Findings = append(res.Findings, p.PodSecurity...)
+	res.Findings = append(res.Findings, podSecurity...)
 	sortFindings(res.Findings)
 	res.Rules = Rules(p.Options, p.Set, res.Findings)
 	return res, nil
