@@ -40,6 +40,8 @@ const docLimits = "\n## What gator can and cannot see\n\n" +
 	"  cluster-scoped ones under `data.inventory.cluster[GROUP/VERSION][KIND][NAME]`. Objects that exist only in the\n" +
 	"  cluster (not in the manifests) are invisible; in a cluster, Gatekeeper needs a Config or SyncSet syncing the\n" +
 	"  kinds a referential policy reads (NetworkPolicy; RoleBinding, ClusterRoleBinding, ServiceAccount).\n" +
+	"  The object under review is in the inventory too (as in a cluster's audit), so a uniqueness policy (one\n" +
+	"  Ingress per host) must skip the object itself. Templates and constraints are in it as well.\n" +
 	"- **namespaceSelector** is matched against the Namespaces among the manifests (the `default` namespace exists\n" +
 	"  implicitly, without labels). An object in a namespace that is not among them cannot be matched; gator then\n" +
 	"  rejects it (fail closed) and the finding says to add the Namespace.\n" +
