@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
@@ -113,14 +114,27 @@ func (m *Tollgate) policy(ctx context.Context, cfg *config.Config, paths []strin
 	if !p.NeedsGator() {
 		return p.Result(policy.Tool(), nil, pss)
 	}
+	// gator's input goes through the module's workdir, not a GraphQL argument, so manifests (Secrets
+	// included) never show in the engine's trace. gator runs as 65532: the file and its directory
+	// must be readable by others.
+	scratch, err := os.MkdirTemp(".", "tollgate-policy-*")
+	if err != nil {
+		return nil, &model.ToolError{Tool: "gator", Err: err}
+	}
+	defer os.RemoveAll(scratch)
+	if err := os.Chmod(scratch, 0o755); err != nil {
+		return nil, &model.ToolError{Tool: "gator", Err: err}
+	}
+	if err := os.WriteFile(filepath.Join(scratch, policy.InputName), p.Batch.Input, 0o644); err != nil {
+		return nil, &model.ToolError{Tool: "gator", Err: fmt.Errorf("write gator input: %w", err)}
+	}
 	args, err := policy.Args(path.Join(policyInputDir, policy.InputName))
 	if err != nil {
 		return nil, &model.ToolError{Tool: "gator", Err: err}
 	}
 	t := tools.MustGet("gator")
-	in := dag.Directory().WithNewFile(policy.InputName, string(p.Batch.Input))
 	ctr := dag.Container().From(t.Image).
-		WithMountedDirectory(policyInputDir, in).
+		WithMountedDirectory(policyInputDir, dag.CurrentModule().Workdir(scratch)).
 		WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
