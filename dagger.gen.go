@@ -709,6 +709,41 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Pipeline(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
+		case "Policy":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var policyPaths []string
+			if inputArgs["policyPaths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["policyPaths"]), &policyPaths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg policyPaths", err))
+				}
+			}
+			var disable []string
+			if inputArgs["disable"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["disable"]), &disable)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg disable", err))
+				}
+			}
+			var podSecurityLevel string
+			if inputArgs["podSecurityLevel"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["podSecurityLevel"]), &podSecurityLevel)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg podSecurityLevel", err))
+				}
+			}
+			return (*Tollgate).Policy(&parent, ctx, paths, policyPaths, disable, podSecurityLevel)
 		case "Publish":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -23,6 +23,8 @@ expect FAIL "lint fails on a root final stage"     -- --source=fixtures/bad/lint
 expect PASS "lint SARIF report exports"            -- --source=fixtures/demo lint report --format=sarif export --path=/tmp/tollgate-e2e.sarif
 expect PASS "validate passes on the demo"          -- --source=fixtures/demo validate check
 expect PASS "score passes on the demo"             -- --source=fixtures/demo score check
+expect PASS "policy passes on the demo"            -- --source=fixtures/demo policy check
+expect FAIL "policy fails on a privileged pod"     -- --source=fixtures/policy/bad/tg-no-privileged policy --paths=app.yaml check
 expect PASS "pipeline gates pass on the demo"       -- --source=fixtures/demo pipeline check
 expect PASS "sbom of a public image exports SPDX"  -- --source=fixtures/demo sbom --image-ref=alpine:3.20 spdx export --path=/tmp/tollgate-e2e.spdx.json
 expect FAIL "scan of an old image fails the gate"  -- --source=fixtures/demo scan --image-ref=alpine:3.12 check

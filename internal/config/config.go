@@ -46,6 +46,7 @@ type Config struct {
 	Attest   Attest   `yaml:"attest"`
 	Verify   Verify   `yaml:"verify"`
 	Deploy   Deploy   `yaml:"deploy"`
+	Policy   Policy   `yaml:"policy"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
@@ -126,6 +127,7 @@ func (c *Config) applyDefaults() {
 	c.Attest.defaults()
 	c.Verify.defaults()
 	c.Deploy.defaults()
+	c.Policy.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -300,6 +302,9 @@ func (c *Config) validate() error {
 			return &model.InputError{File: c.Path, Err: fmt.Errorf("stages: unknown stage %q (known: %s)", s, strings.Join(StageNames(), ", "))}
 		}
 	}
+	if err := c.Policy.validate(c.Path); err != nil {
+		return err
+	}
 	for _, ig := range c.Ignore {
 		if ig.ID == "" {
 			return &model.InputError{File: c.Path, Line: ig.Line, Err: errors.New("ignore entry needs an id (rule or CVE ID)")}
@@ -323,7 +328,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push", "sign", "attest", "verify", "deploy"}
+	return []string{"build", "lint", "validate", "score", "policy", "sbom", "scan", "push", "sign", "attest", "verify", "deploy"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -354,6 +359,8 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Attest.FailOn
 	case "deploy":
 		s = c.Deploy.FailOn
+	case "policy":
+		s = c.Policy.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

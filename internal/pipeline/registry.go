@@ -8,6 +8,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/push"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
@@ -26,6 +27,7 @@ func Stages() []stage.Stage {
 		lint.Stage(),
 		validate.Stage(),
 		score.Stage(),
+		policy.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
 		push.Stage(),
