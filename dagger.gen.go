@@ -401,6 +401,111 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 		}
 	case "Tollgate":
 		switch fnName {
+		case "Attest":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var key *dagger.Secret
+			if inputArgs["key"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["key"]), &key)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg key", err))
+				}
+			}
+			var keyPassword *dagger.Secret
+			if inputArgs["keyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["keyPassword"]), &keyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg keyPassword", err))
+				}
+			}
+			var oidcToken *dagger.Secret
+			if inputArgs["oidcToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["oidcToken"]), &oidcToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg oidcToken", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var sbom []*dagger.File
+			if inputArgs["sbom"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sbom"]), &sbom)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sbom", err))
+				}
+			}
+			var vulnReport *dagger.File
+			if inputArgs["vulnReport"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["vulnReport"]), &vulnReport)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg vulnReport", err))
+				}
+			}
+			var provenance bool
+			if inputArgs["provenance"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["provenance"]), &provenance)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg provenance", err))
+				}
+			}
+			var sourceRepository string
+			if inputArgs["sourceRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceRepository"]), &sourceRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceRepository", err))
+				}
+			}
+			var sourceRevision string
+			if inputArgs["sourceRevision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceRevision"]), &sourceRevision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceRevision", err))
+				}
+			}
+			var builderId string
+			if inputArgs["builderId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["builderId"]), &builderId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg builderId", err))
+				}
+			}
+			var tlogUpload bool
+			if inputArgs["tlogUpload"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tlogUpload"]), &tlogUpload)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tlogUpload", err))
+				}
+			}
+			var allowHttpRegistry bool
+			if inputArgs["allowHttpRegistry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowHttpRegistry"]), &allowHttpRegistry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowHttpRegistry", err))
+				}
+			}
+			return (*Tollgate).Attest(&parent, ctx, imageRef, key, keyPassword, oidcToken, registryUsername, registryPassword, sbom, vulnReport, provenance, sourceRepository, sourceRevision, builderId, tlogUpload, allowHttpRegistry)
 		case "Build":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -471,6 +576,76 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Build(&parent, ctx, dockerfile, target, buildArgs, secrets, secretIds, platform, sourceUrl, revision, sourceDateEpoch)
+		case "Deploy":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var kubeContext string
+			if inputArgs["kubeContext"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeContext"]), &kubeContext)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeContext", err))
+				}
+			}
+			var namespace string
+			if inputArgs["namespace"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["namespace"]), &namespace)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg namespace", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var prune bool
+			if inputArgs["prune"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["prune"]), &prune)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg prune", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var verify bool
+			if inputArgs["verify"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["verify"]), &verify)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg verify", err))
+				}
+			}
+			var timeout string
+			if inputArgs["timeout"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["timeout"]), &timeout)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
+				}
+			}
+			return (*Tollgate).Deploy(&parent, ctx, kubeconfig, paths, kubeContext, namespace, dryRun, prune, imageRef, verify, timeout)
 		case "Gates":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -534,6 +709,41 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Pipeline(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
+		case "Policy":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var paths []string
+			if inputArgs["paths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["paths"]), &paths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg paths", err))
+				}
+			}
+			var policyPaths []string
+			if inputArgs["policyPaths"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["policyPaths"]), &policyPaths)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg policyPaths", err))
+				}
+			}
+			var disable []string
+			if inputArgs["disable"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["disable"]), &disable)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg disable", err))
+				}
+			}
+			var podSecurityLevel string
+			if inputArgs["podSecurityLevel"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["podSecurityLevel"]), &podSecurityLevel)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg podSecurityLevel", err))
+				}
+			}
+			return (*Tollgate).Policy(&parent, ctx, paths, policyPaths, disable, podSecurityLevel)
 		case "Publish":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -751,6 +961,69 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Score(&parent, ctx, paths)
+		case "Sign":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var key *dagger.Secret
+			if inputArgs["key"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["key"]), &key)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg key", err))
+				}
+			}
+			var keyPassword *dagger.Secret
+			if inputArgs["keyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["keyPassword"]), &keyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg keyPassword", err))
+				}
+			}
+			var oidcToken *dagger.Secret
+			if inputArgs["oidcToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["oidcToken"]), &oidcToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg oidcToken", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var tlogUpload bool
+			if inputArgs["tlogUpload"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tlogUpload"]), &tlogUpload)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tlogUpload", err))
+				}
+			}
+			var allowHttpRegistry bool
+			if inputArgs["allowHttpRegistry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowHttpRegistry"]), &allowHttpRegistry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowHttpRegistry", err))
+				}
+			}
+			return (*Tollgate).Sign(&parent, ctx, imageRef, key, keyPassword, oidcToken, registryUsername, registryPassword, tlogUpload, allowHttpRegistry)
 		case "Validate":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -856,6 +1129,90 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Variants(&parent, ctx, platforms, dockerfile, target, buildArgs, secrets, secretIds, sourceUrl, revision, sourceDateEpoch)
+		case "Verify":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var imageRefs []string
+			if inputArgs["imageRefs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRefs"]), &imageRefs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRefs", err))
+				}
+			}
+			var publicKey *dagger.File
+			if inputArgs["publicKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["publicKey"]), &publicKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg publicKey", err))
+				}
+			}
+			var certificateIdentity string
+			if inputArgs["certificateIdentity"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentity"]), &certificateIdentity)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentity", err))
+				}
+			}
+			var certificateIdentityRegexp string
+			if inputArgs["certificateIdentityRegexp"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentityRegexp"]), &certificateIdentityRegexp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentityRegexp", err))
+				}
+			}
+			var certificateOidcIssuer string
+			if inputArgs["certificateOidcIssuer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateOidcIssuer"]), &certificateOidcIssuer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateOidcIssuer", err))
+				}
+			}
+			var certificateOidcIssuerRegexp string
+			if inputArgs["certificateOidcIssuerRegexp"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateOidcIssuerRegexp"]), &certificateOidcIssuerRegexp)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateOidcIssuerRegexp", err))
+				}
+			}
+			var require []string
+			if inputArgs["require"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["require"]), &require)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg require", err))
+				}
+			}
+			var insecureIgnoreTlog bool
+			if inputArgs["insecureIgnoreTlog"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["insecureIgnoreTlog"]), &insecureIgnoreTlog)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecureIgnoreTlog", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var allowHttpRegistry bool
+			if inputArgs["allowHttpRegistry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowHttpRegistry"]), &allowHttpRegistry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowHttpRegistry", err))
+				}
+			}
+			return (*Tollgate).Verify(&parent, ctx, imageRefs, publicKey, certificateIdentity, certificateIdentityRegexp, certificateOidcIssuer, certificateOidcIssuerRegexp, require, insecureIgnoreTlog, registryUsername, registryPassword, allowHttpRegistry)
 		case "":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -6,10 +6,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
-	"github.com/tollgate-dev/tollgate/internal/stage"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/gate"
@@ -19,18 +19,20 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
-// scoreInputDir is where the rendered manifests are mounted in the kube-score container.
+// scoreInputDir is where the documents are mounted in the kube-score container.
 const scoreInputDir = "/tollgate/manifests"
 
 // Score scores the project's Kubernetes manifests with the pinned kube-score (security context,
 // resources, probes, NetworkPolicy targeting, image tag and pull policy) and gates the result:
 // kube-score CRITICAL maps to HIGH and WARNING to MEDIUM unless tollgate.yaml says otherwise.
+// With no paths configured, the manifests are discovered (kustomization roots, Helm charts,
+// manifest directories). Secrets are never handed to kube-score (it does not score them).
 //
 // +cache="session"
 func (m *Tollgate) Score(
 	ctx context.Context,
-	// Manifest files or directories (kustomizations too), relative to the source root; default from
-	// tollgate.yaml (score.paths, else validate.paths, else k8s).
+	// Manifest files or directories (kustomizations and Helm charts too), relative to the source
+	// root; default from tollgate.yaml (score.paths, else validate.paths), else discovered.
 	// +optional
 	paths []string,
 ) (*StageReport, error) {
@@ -46,76 +48,105 @@ func (m *Tollgate) Score(
 	return newStageReport(res)
 }
 
-// score renders the manifests with the shared loader in the module runtime, runs kube-score in its
-// official image with the shared arguments, and reads its output with the shared parser.
+// score loads the manifests with the shared loader in the module runtime and runs kube-score in
+// its official image through the shared orchestration (score.Run), which also reads its output.
 func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string) (*model.StageResult, error) {
 	o := score.OptionsFrom(cfg)
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	defaulted := len(paths) == 0 && len(cfg.Score.Paths) == 0 && cfg.Validate.PathsDefaulted
+	explicit := len(paths) > 0
+	defaulted := !explicit && len(cfg.Score.Paths) == 0 && cfg.Validate.PathsDefaulted
 	paths, err := scorePaths(cfg, paths)
 	if err != nil {
 		return nil, err
 	}
-
-	// Bring the source into the runtime container (kustomizations may refer to bases anywhere in it).
-	root, err := os.MkdirTemp("", "tollgate-score-src-*")
+	// Everything kube-score reads is written under the module's workdir, so the engine can
+	// mount it (dag.CurrentModule().Workdir): tool inputs never travel as inline file contents,
+	// which Dagger prints in its progress output.
+	scratch, err := os.MkdirTemp(".", "tollgate-score-*")
 	if err != nil {
 		return nil, &model.ToolError{Tool: "kube-score", Err: err}
 	}
-	defer os.RemoveAll(root)
+	defer os.RemoveAll(scratch)
+	srcRel := filepath.Join(scratch, "src")
+	root, err := filepath.Abs(srcRel)
+	if err != nil {
+		return nil, &model.ToolError{Tool: "kube-score", Err: err}
+	}
+	// Bring the source into the runtime (kustomizations may refer to bases anywhere in it).
 	if err := m.exportSource(ctx, root); err != nil {
 		return nil, &model.ToolError{Tool: "kube-score", Err: err}
 	}
-	if r := (&stage.Env{Root: root}).SkipMissingDefaults(score.Name, score.Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
-		return r, nil
+	if err := cfg.ExpandGlobs(root); err != nil {
+		return nil, err
 	}
-	docs, err := manifest.Load(ctx, paths, root)
+	if !explicit {
+		if paths, err = scorePaths(cfg, nil); err != nil {
+			return nil, err
+		}
+	}
+	if defaulted {
+		if paths, err = discoveredManifests(ctx, root); err != nil {
+			return nil, err
+		}
+		if len(paths) == 0 {
+			return nothingDiscovered(score.Name, score.Tool()), nil
+		}
+	}
+	l := &manifest.Loader{Root: root, Helm: m.helmRenderer(srcRel, root, o.KubernetesVersion)}
+	docs, err := l.Load(ctx, paths)
 	if err != nil {
-		return nil, fmt.Errorf("score: %w", err)
+		return nil, scrubPaths(err, root, scratch)
 	}
 	if len(docs) == 0 {
 		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
 	}
-	for i := range docs { // report paths relative to the source, not the runtime's temp dir
-		if r, err := filepath.Rel(root, docs[i].File); err == nil && !strings.HasPrefix(r, "..") {
-			docs[i].File = filepath.ToSlash(r)
-		}
-	}
 
-	b, err := score.NewBatch(docs)
-	if err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: err}
-	}
-	in := dag.Directory()
-	files := make([]string, 0, len(b.Inputs))
-	for _, f := range b.Inputs {
-		in = in.WithNewFile(f.Name, string(f.Content))
-		files = append(files, path.Join(scoreInputDir, f.Name))
-	}
-	args, err := score.Args(o, files)
-	if err != nil {
-		return nil, &model.InputError{File: o.ConfigFile, Err: err}
-	}
 	t := tools.MustGet("kube-score")
-	ctr := dag.Container().From(t.Image).
-		WithMountedDirectory(scoreInputDir, in).
-		WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
-	if err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+	exec := func(ctx context.Context, inputs []score.Input) (int, []byte, []byte, error) {
+		dir, err := os.MkdirTemp(scratch, "in-*")
+		if err != nil {
+			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: err}
+		}
+		files := make([]string, 0, len(inputs))
+		for _, in := range inputs {
+			if err := os.WriteFile(filepath.Join(dir, in.Name), in.Content, 0o644); err != nil {
+				return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("write input: %w", err)}
+			}
+			files = append(files, path.Join(scoreInputDir, in.Name))
+		}
+		args, err := score.Args(o, files)
+		if err != nil {
+			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
+		}
+		ctr := dag.Container().From(t.Image).
+			WithMountedDirectory(scoreInputDir, dag.CurrentModule().Workdir(dir)).
+			WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+		code, err := ctr.ExitCode(ctx)
+		if err != nil {
+			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+		}
+		stdout, err := ctr.Stdout(ctx)
+		if err != nil {
+			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("read output: %w", err)}
+		}
+		stderr, _ := ctr.Stderr(ctx)
+		return code, []byte(stdout), []byte(stderr), nil
 	}
-	stdout, err := ctr.Stdout(ctx)
+	out, err := score.Run(ctx, o, docs, exec)
 	if err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("read output: %w", err)}
+		return nil, scrubPaths(err, root, scratch)
 	}
-	stderr, _ := ctr.Stderr(ctx)
-	findings, rules, err := score.Interpret(code, []byte(stdout), []byte(stderr), o, b)
-	if err != nil {
-		return nil, err
+	res := &model.StageResult{Stage: score.Name, Tool: score.Tool(), Findings: out.Findings, Rules: out.Rules}
+	// validate walks the same paths and reports what was passed over; score does when
+	// tollgate.yaml leaves validate out.
+	var notes []manifest.Skip
+	if len(cfg.Stages) > 0 && !slices.Contains(cfg.Stages, "validate") {
+		notes = l.Skipped
 	}
-	return &model.StageResult{Stage: score.Name, Tool: score.Tool(), Findings: findings, Rules: rules}, nil
+	score.AddNotes(res, notes)
+	return res, nil
 }
 
 // scorePaths picks the manifest paths (arguments, else tollgate.yaml) and keeps them inside the

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
-	"github.com/tollgate-dev/tollgate/internal/stage"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/gate"
@@ -28,15 +27,17 @@ const (
 )
 
 // Validate checks the project's Kubernetes manifests (multi-document YAML, JSON, Lists,
-// kustomizations) with the pinned kubeconform against offline schemas: the Kubernetes OpenAPI
-// spec of the configured version plus the CustomResourceDefinitions found among the inputs or
-// in validate.crds. Strict by default: unknown fields fail.
+// kustomizations, Helm charts) with the pinned kubeconform against offline schemas: the
+// Kubernetes OpenAPI spec of the configured version plus the CustomResourceDefinitions found
+// among the inputs or in validate.crds. Strict by default: unknown fields fail. With no paths
+// configured, the manifests are discovered. Secret values are redacted before kubeconform
+// sees them.
 //
 // +cache="session"
 func (m *Tollgate) Validate(
 	ctx context.Context,
-	// Manifest files or directories (kustomizations too), relative to the source root; default
-	// from tollgate.yaml (validate.paths, else k8s).
+	// Manifest files or directories (kustomizations and Helm charts too), relative to the source
+	// root; default from tollgate.yaml (validate.paths), else discovered.
 	// +optional
 	paths []string,
 	// Kubernetes version whose schemas to use, e.g. 1.36.0; default from tollgate.yaml.
@@ -79,8 +80,9 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if err := opts.Check(cfg.Path); err != nil {
 		return nil, err
 	}
-	defaulted := len(paths) == 0 && cfg.Validate.PathsDefaulted
-	if len(paths) == 0 {
+	explicit := len(paths) > 0
+	defaulted := !explicit && cfg.Validate.PathsDefaulted
+	if !explicit {
 		paths = cfg.Validate.Paths
 	}
 	if err := insideSource(append(append([]string{}, paths...), cfg.Validate.CRDs...)); err != nil {
@@ -103,20 +105,35 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if err := m.exportSource(ctx, root); err != nil {
 		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
 	}
-	if r := (&stage.Env{Root: root}).SkipMissingDefaults(validate.Name, validate.Tool(), defaulted, paths, "set validate.paths in tollgate.yaml"); r != nil {
-		return r, nil
-	}
-	docs, err := manifest.Load(ctx, paths, root)
-	if err != nil {
+	// Globs in tollgate.yaml match in the source; with no paths there, the manifests are
+	// discovered, as the native runner does.
+	if err := cfg.ExpandGlobs(root); err != nil {
 		return nil, err
 	}
+	if !explicit {
+		paths = cfg.Validate.Paths
+	}
+	if defaulted {
+		if paths, err = discoveredManifests(ctx, root); err != nil {
+			return nil, err
+		}
+		if len(paths) == 0 {
+			return nothingDiscovered(validate.Name, validate.Tool()), nil
+		}
+	}
+	l := &manifest.Loader{Root: root, Shallow: true, Helm: m.helmRenderer(filepath.Join(scratch, "src"), root, opts.KubernetesVersion)}
+	// Bad files do not stop the others: every problem is reported in one run.
+	docs, loadErr := l.LoadAll(ctx, paths)
+	if loadErr != nil && len(docs) == 0 {
+		return nil, scrubPaths(loadErr, root, absScratch, scratch)
+	}
 	if len(docs) == 0 {
-		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+		return nil, validate.NothingFound(paths, l.Skipped)
 	}
 	var crdDocs []manifest.Document
 	if len(cfg.Validate.CRDs) > 0 {
 		if crdDocs, err = manifest.Load(ctx, cfg.Validate.CRDs, root); err != nil {
-			return nil, err
+			return nil, scrubPaths(err, root, absScratch, scratch)
 		}
 	}
 
@@ -124,14 +141,14 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if err != nil {
 		var ie *model.InputError
 		if errors.As(err, &ie) { // a schemaDir that is not what it should be: the caller's input
-			return nil, err
+			return nil, scrubPaths(err, absScratch, scratch)
 		}
-		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+		return nil, scrubPaths(&model.ToolError{Tool: "kubeconform", Err: err}, absScratch, scratch)
 	}
 	work := filepath.Join(scratch, "work")
 	plan, err := validate.Prepare(docs, crdDocs, builtin, opts, work)
 	if err != nil {
-		return nil, err
+		return nil, scrubPaths(err, absScratch, scratch)
 	}
 	res := &model.StageResult{Stage: validate.Name, Tool: validate.Tool(), Findings: plan.Findings, Rules: validate.Rules(opts.MissingSchemaSeverity)}
 	if plan.Count > 0 {
@@ -164,15 +181,20 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 		}
 		stderr, _ := ctr.Stderr(ctx)
 		found, err := plan.Parse([]byte(stdout), []byte(stderr), code)
+		if loadErr != nil && (err == nil || manifest.IsInputError(err)) {
+			return nil, scrubPaths(manifest.JoinInputErrors(loadErr, err), root, absScratch, scratch)
+		}
 		if err != nil {
-			return nil, err
+			return nil, scrubPaths(err, root, absScratch, scratch)
 		}
 		res.Findings = append(res.Findings, found...)
+	} else if loadErr != nil {
+		return nil, scrubPaths(loadErr, root, absScratch, scratch)
 	}
 	if res.Findings == nil {
 		res.Findings = []model.Finding{}
 	}
-	validate.SortFindings(res.Findings)
+	validate.AddNotes(res, l.Skipped)
 	return res, nil
 }
 

@@ -81,7 +81,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "tollgate",
 		Short: "Secure delivery gates for containerised apps, without a container engine",
 		Long: `tollgate runs Tollgate's pipeline natively: Dockerfile lint, Kubernetes manifest
-validation and scoring, SBOM and vulnerability scan, each behind a gate that fails closed.
+validation and scoring, SBOM and vulnerability scan, each behind a gate that fails closed;
+then, once every gate passed, signing, attesting and verifying the image with cosign.
 
 Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 3 a tool or infrastructure error (crash, timeout, unreadable output).`,
@@ -103,12 +104,14 @@ Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 	})
 
 	root.AddCommand(newRunCmd(g, stdout, stderr))
+	root.AddCommand(newInitCmd(stdout, stderr))
 	for _, c := range newStageCmds(g, stdout, stderr) {
 		root.AddCommand(c)
 	}
 	root.AddCommand(newToolsCmd(g, stdout, stderr))
 	root.AddCommand(newSchemasCmd(g, stdout, stderr))
 	root.AddCommand(newCacheCmd(g, stdout))
+	root.AddCommand(newKeysCmd(g, stdout, stderr))
 	return root
 }
 

@@ -75,11 +75,15 @@ func TestToolsList(t *testing.T) {
 
 // jsonReport is the documented --format json contract.
 type jsonReport struct {
-	Version string `json:"version"`
-	Passed  *bool  `json:"passed"`
-	Stages  []struct {
+	Version  string   `json:"version"`
+	Passed   *bool    `json:"passed"`
+	ExitCode int      `json:"exit_code"`
+	Error    string   `json:"error"`
+	Skipped  []string `json:"skipped"`
+	Stages   []struct {
 		Stage  string `json:"stage"`
 		Status string `json:"status"`
+		Error  string `json:"error"`
 		Tool   struct {
 			Name    string `json:"name"`
 			Version string `json:"version"`

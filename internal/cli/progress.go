@@ -43,6 +43,23 @@ func newProgress(mode string, w io.Writer) *progress {
 	return p
 }
 
+// note shows lines of context before the stages start (what discovery found): timestamped in
+// the plain view, above the live block on a terminal, nowhere with --progress none.
+func (p *progress) note(lines ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range lines {
+		switch p.mode {
+		case "plain":
+			p.plainf("%s", l)
+		case "live":
+			if p.drawn == 0 {
+				fmt.Fprintf(p.w, "%s\n", l)
+			}
+		}
+	}
+}
+
 // plan lists the stages up front, so the live view keeps pipeline order and shows waiting ones.
 func (p *progress) plan(stages []string) {
 	p.mu.Lock()

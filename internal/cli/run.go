@@ -112,6 +112,10 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return classify(err)
 	}
+	// Globs in tollgate.yaml's path lists match under the project directory.
+	if err := cfg.ExpandGlobs(dir); err != nil {
+		return classify(err)
+	}
 	if g.failOn != "" {
 		// --fail-on overrides every threshold in the file; stage flags below may refine it.
 		sev, err := model.ParseSeverity(g.failOn)
@@ -120,6 +124,7 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		}
 		cfg.Gate.FailOn = sev
 		cfg.Lint.FailOn, cfg.Validate.FailOn, cfg.Score.FailOn, cfg.Scan.FailOn = 0, 0, 0, 0
+		cfg.Sign.FailOn, cfg.Attest.FailOn, cfg.Deploy.FailOn = 0, 0, 0
 	}
 	for _, apply := range appliers {
 		apply(cfg)
@@ -155,7 +160,12 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if cfg.Tools.AutoInstall != nil && !*cfg.Tools.AutoInstall {
 		auto = false
 	}
+	found, err := discoverInputs(ctx, dir, cfg, stages, args)
+	if err != nil {
+		return classify(err)
+	}
 	view := newProgress(g.progress, stderr)
+	view.note(found...)
 	var names []string
 	for _, s := range stages {
 		names = append(names, s.Name)
@@ -203,6 +213,9 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 		if s.Status == model.StatusError {
 			fmt.Fprintf(stderr, "tollgate: %s: %s\n", s.Stage, s.Error)
 		}
+	}
+	if p := run.Problem(); p != "" {
+		fmt.Fprintf(stderr, "tollgate: %s\n", p)
 	}
 	if code := run.ExitCode(); code != 0 {
 		return &exitError{code: code}

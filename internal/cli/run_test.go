@@ -149,16 +149,31 @@ func TestLiveProgressRedraws(t *testing.T) {
 	}
 }
 
-func TestMissingDefaultInputsSkipButConfiguredOnesFail(t *testing.T) {
+// A project where no stage finds anything to check is not a pass: exit 2, "nothing to check"
+// and how to point Tollgate at inputs, in the table, the JSON and on stderr.
+func TestNothingToCheckAndConfiguredMissingInputs(t *testing.T) {
 	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "docker-compose.yml"), "services:\n  web: {image: nginx}\n")
+	writeFile(t, filepath.Join(dir, "README.md"), "# nothing to deploy\n")
 	code, out, stderr := tollgate(t, "run", dir, "--out", "", "--progress", "none", "--format", "json")
-	if code != 0 {
-		t.Fatalf("empty project: exit %d, want 0: %s", code, stderr)
+	if code != 2 {
+		t.Fatalf("empty project: exit %d, want 2: %s", code, stderr)
 	}
-	for _, s := range decodeReport(t, out).Stages {
-		if s.Status != "skipped" {
-			t.Errorf("%s: status %s, want skipped", s.Stage, s.Status)
+	rep := decodeReport(t, out)
+	if *rep.Passed || rep.ExitCode != 2 || !strings.Contains(rep.Error, "nothing to check") || !strings.Contains(rep.Error, "tollgate init") {
+		t.Errorf("JSON: passed %v, exit_code %d, error %q; want a failed run saying nothing to check and how to point at inputs", *rep.Passed, rep.ExitCode, rep.Error)
+	}
+	for _, s := range rep.Stages {
+		if s.Status != "skipped" || !strings.Contains(s.Error, "nothing to check") && !strings.Contains(s.Error, "no image") {
+			t.Errorf("%s: status %s (%s), want skipped with the reason", s.Stage, s.Status, s.Error)
 		}
+	}
+	if !strings.Contains(stderr, "tollgate: nothing to check") {
+		t.Errorf("stderr does not say nothing to check: %s", stderr)
+	}
+	code, out, _ = tollgate(t, "run", dir, "--out", "", "--progress", "none")
+	if code != 2 || !strings.Contains(out, "Result: FAIL (exit 2): nothing to check") {
+		t.Errorf("table: exit %d, want the FAIL line with nothing to check:\n%s", code, out)
 	}
 	// Paths the user named must exist: a typo is bad input, not a silent skip.
 	writeFile(t, filepath.Join(dir, "tollgate.yaml"), "validate:\n  paths: [manifests]\nlint:\n  dockerfiles: [build/Dockerfile]\n")

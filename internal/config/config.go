@@ -44,9 +44,16 @@ type Config struct {
 	Scan     Scan     `yaml:"scan"`
 	SBOM     SBOM     `yaml:"sbom"`
 	Push     Push     `yaml:"push"`
+	Sign     Sign     `yaml:"sign"`
+	Attest   Attest   `yaml:"attest"`
+	Verify   Verify   `yaml:"verify"`
+	Deploy   Deploy   `yaml:"deploy"`
+	Policy   Policy   `yaml:"policy"`
 
 	// Path is the file the config was read from ("" for defaults).
 	Path string `yaml:"-"`
+	// lines maps "section.key[i]" of the path lists to their line in the file.
+	lines map[string]int
 }
 
 // Gate decides pass or fail from findings.
@@ -118,6 +125,11 @@ func (c *Config) applyDefaults() {
 	c.Scan.defaults()
 	c.SBOM.defaults()
 	c.Push.defaults()
+	c.Sign.defaults()
+	c.Attest.defaults()
+	c.Verify.defaults()
+	c.Deploy.defaults()
+	c.Policy.defaults()
 	c.Cache.defaults()
 }
 
@@ -157,6 +169,8 @@ func Parse(name string, b []byte) (*Config, error) {
 		if err := yaml.Unmarshal(b, &root); err == nil {
 			recordIgnoreLines(&root, c)
 			recordSections(&root, c)
+			recordRequirementLines(&root, c)
+			recordListLines(&root, c)
 		}
 	}
 	c.Path = name
@@ -241,6 +255,21 @@ func recordSections(root *yaml.Node, c *Config) {
 	}
 }
 
+// recordRequirementLines keeps the line of each verify.require entry for messages about it.
+func recordRequirementLines(root *yaml.Node, c *Config) {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return
+	}
+	verify := mappingValue(root.Content[0], "verify")
+	if req := mappingValue(verify, "require"); req != nil && req.Kind == yaml.SequenceNode {
+		for j, item := range req.Content {
+			if j < len(c.Verify.Require) {
+				c.Verify.Require[j].Line = item.Line
+			}
+		}
+	}
+}
+
 // Request marks the build and push stages as wanted when they are named explicitly (on the
 // command line or in the file's stages list): named stages run even without their section.
 func (c *Config) Request(stages []string) {
@@ -254,6 +283,19 @@ func (c *Config) Request(stages []string) {
 	}
 }
 
+// mappingValue returns the value under key in a mapping node (nil when absent).
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
 func (c *Config) validate() error {
 	if c.Version != 1 {
 		return &model.InputError{File: c.Path, Err: fmt.Errorf("version %d is not supported (want 1)", c.Version)}
@@ -262,6 +304,9 @@ func (c *Config) validate() error {
 		if !KnownStage(s) {
 			return &model.InputError{File: c.Path, Err: fmt.Errorf("stages: unknown stage %q (known: %s)", s, strings.Join(StageNames(), ", "))}
 		}
+	}
+	if err := c.Policy.validate(c.Path); err != nil {
+		return err
 	}
 	for _, ig := range c.Ignore {
 		if ig.ID == "" {
@@ -289,7 +334,7 @@ func (c *Config) validate() error {
 
 // StageNames lists every stage Tollgate knows, in pipeline order.
 func StageNames() []string {
-	return []string{"build", "lint", "validate", "score", "sbom", "scan", "push"}
+	return []string{"build", "lint", "validate", "score", "policy", "sbom", "scan", "push", "sign", "attest", "verify", "deploy"}
 }
 
 // KnownStage reports whether name is a stage.
@@ -314,6 +359,14 @@ func (c *Config) FailOn(stage string) model.Severity {
 		s = c.Score.FailOn
 	case "scan":
 		s = c.Scan.FailOn
+	case "sign":
+		s = c.Sign.FailOn
+	case "attest":
+		s = c.Attest.FailOn
+	case "deploy":
+		s = c.Deploy.FailOn
+	case "policy":
+		s = c.Policy.FailOn
 	}
 	if s == model.SeverityUnknown {
 		return c.Gate.FailOn

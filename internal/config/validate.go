@@ -20,6 +20,9 @@ type Validate struct {
 	MissingSchemaSeverity model.Severity `yaml:"missing-schema-severity"`
 	// PathsDefaulted is true when Paths came from the default, not the file.
 	PathsDefaulted bool `yaml:"-"`
+	// Discovered is true when Paths came from discovery (the file named none); empty Paths
+	// then means discovery found no manifests.
+	Discovered bool `yaml:"-"`
 }
 
 func (v *Validate) defaults() {

@@ -66,7 +66,7 @@ func Decide(r *model.StageResult, failOn model.Severity) {
 			continue
 		}
 		active++
-		if f.Severity >= failOn {
+		if f.Severity >= failOn && !f.Note {
 			f.Blocking = true
 			blocking++
 		}

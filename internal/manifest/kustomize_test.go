@@ -41,7 +41,7 @@ func TestKustomizeRemoteThatNeverAnswers(t *testing.T) {
 		{"render timeout", 300 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runKustomize(context.Background(), root+"/app", tc.timeout)
+			_, _, err := runKustomize(context.Background(), root+"/app", tc.timeout)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("got %v, want a timeout", err)
 			}
@@ -51,7 +51,7 @@ func TestKustomizeRemoteThatNeverAnswers(t *testing.T) {
 	write(t, root, "bad/kustomization.yaml", "resources:\n- ../missing\n")
 	_, err = Load(context.Background(), []string{"bad"}, root)
 	var ie *model.InputError
-	if !errors.As(err, &ie) || ie.File != "bad" {
+	if !errors.As(err, &ie) || ie.File != "bad/kustomization.yaml" {
 		t.Fatalf("got %T %v, want an InputError for bad", err, err)
 	}
 }

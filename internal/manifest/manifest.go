@@ -7,10 +7,10 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
@@ -34,6 +34,12 @@ type Document struct {
 	// RawLine is the 1-based line in File where Raw starts (Raw may begin with `---` or comments
 	// before Line); 0 when Raw is not the file's own text (List items, rendered kustomize output).
 	RawLine int
+	// Unit is the input that produced the document: its file, or the kustomization or Helm
+	// chart directory that rendered it (File then names the source file of the object).
+	Unit string
+	// Normalized means Raw is not what a tool should parse: the loader resolved YAML merge keys
+	// in Object, and tools get Object encoded as JSON so every stage decides alike.
+	Normalized bool
 }
 
 // Resource returns "Kind/namespace/name" (namespace omitted when empty).
@@ -65,10 +71,35 @@ func (d Document) Version() string {
 // directories rendered with kustomize's krusty), splits multi-document YAML, unwraps `kind: List`
 // (and other *List kinds with items) and returns the documents in a stable order. Relative paths
 // are resolved against root; Document.File is relative to root when the file lies under it.
-// Empty documents are skipped. Bad input returns *model.InputError with File and Line.
+// Empty documents, and files that are not Kubernetes manifests, are skipped (a Loader reports
+// them). Bad input returns *model.InputError with File and Line, or Errors when there are several.
 func Load(ctx context.Context, paths []string, root string) ([]Document, error) {
+	l := &Loader{Root: root}
+	return l.Load(ctx, paths)
+}
+
+// Walk is Load delivering the documents one file (or kustomization) at a time, in Load's order,
+// so a consumer can start work before the last file is read. An error from fn stops the walk.
+func Walk(ctx context.Context, paths []string, root string, fn func([]Document) error) error {
+	l := &Loader{Root: root}
+	return l.Walk(ctx, paths, fn)
+}
+
+// Scan is Walk for a consumer that hands the documents' text to a tool that parses them anyway
+// (kubeconform): it reads apiVersion, kind and metadata.name/namespace/generateName from the
+// text of each block-style YAML document without decoding the rest, so Object holds only those
+// fields and a syntax error in the rest of such a document is left to the consumer. Documents
+// the scan cannot read with certainty (flow style, anchors, merge keys, non-string names...),
+// JSON, Lists, Secrets and CustomResourceDefinitions are decoded in full, as Walk does.
+func Scan(ctx context.Context, paths []string, root string, fn func([]Document) error) error {
+	l := &Loader{Root: root, Shallow: true}
+	return l.Walk(ctx, paths, fn)
+}
+
+// Load is Walk collecting every document.
+func (l *Loader) Load(ctx context.Context, paths []string) ([]Document, error) {
 	var docs []Document
-	err := Walk(ctx, paths, root, func(d []Document) error {
+	err := l.Walk(ctx, paths, func(d []Document) error {
 		docs = append(docs, d...)
 		return nil
 	})
@@ -76,99 +107,6 @@ func Load(ctx context.Context, paths []string, root string) ([]Document, error) 
 		return nil, err
 	}
 	return docs, nil
-}
-
-// Walk is Load delivering the documents one file (or kustomization) at a time, in Load's order,
-// so a consumer can start work before the last file is read. An error from fn stops the walk.
-func Walk(ctx context.Context, paths []string, root string, fn func([]Document) error) error {
-	return walk(ctx, paths, root, false, fn)
-}
-
-// Scan is Walk for a consumer that hands the documents' text to a tool that parses them anyway
-// (kubeconform): it reads apiVersion, kind and metadata.name/namespace/generateName from the
-// text of each block-style YAML document without decoding the rest, so Object holds only those
-// fields and a syntax error in the rest of such a document is left to the consumer. Documents
-// the scan cannot read with certainty (flow style, anchors, non-string names...), JSON, Lists
-// and CustomResourceDefinitions are decoded in full, as Walk does, with the same errors.
-func Scan(ctx context.Context, paths []string, root string, fn func([]Document) error) error {
-	return walk(ctx, paths, root, true, fn)
-}
-
-func walk(ctx context.Context, paths []string, root string, shallow bool, fn func([]Document) error) error {
-	for _, p := range paths {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		abs := p
-		if !filepath.IsAbs(abs) && root != "" {
-			abs = filepath.Join(root, p)
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return &model.InputError{File: p, Err: fmt.Errorf("manifest path: %w", unwrapPathError(err))}
-		}
-		switch {
-		case !fi.IsDir() && isKustomizationFile(abs):
-			// Naming the kustomization file means "render this kustomization".
-			err = emit(loadKustomization(ctx, filepath.Dir(abs), rel(root, filepath.Dir(abs)), shallow))(fn)
-		case !fi.IsDir():
-			err = emit(loadFile(abs, rel(root, abs), shallow))(fn)
-		default:
-			err = walkDir(ctx, abs, root, shallow, fn)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func emit(docs []Document, err error) func(func([]Document) error) error {
-	return func(fn func([]Document) error) error {
-		if err != nil {
-			return err
-		}
-		if len(docs) == 0 {
-			return nil
-		}
-		return fn(docs)
-	}
-}
-
-// walkDir walks a directory. A directory holding a kustomization file is rendered as one unit
-// and its files are not read on their own (they are patches and bases, not standalone objects).
-func walkDir(ctx context.Context, dir, root string, shallow bool, fn func([]Document) error) error {
-	if IsKustomization(dir) {
-		return emit(loadKustomization(ctx, dir, rel(root, dir), shallow))(fn)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return &model.InputError{File: rel(root, dir), Err: fmt.Errorf("read directory: %w", unwrapPathError(err))}
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		name := e.Name()
-		if strings.HasPrefix(name, ".") {
-			continue // .git, editor swap files
-		}
-		p := filepath.Join(dir, name)
-		if e.IsDir() {
-			if err := walkDir(ctx, p, root, shallow, fn); err != nil {
-				return err
-			}
-			continue
-		}
-		if !IsManifestFile(name) {
-			continue
-		}
-		if err := emit(loadFile(p, rel(root, p), shallow))(fn); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // IsManifestFile reports whether a file name has a manifest extension.
@@ -201,31 +139,53 @@ func IsKustomization(dir string) bool {
 	return false
 }
 
-func loadFile(abs, name string, shallow bool) ([]Document, error) {
+func loadFile(abs, name string, shallow bool) ([]Document, []Skip, error) {
+	if why, ok := knownFile(name); ok {
+		return nil, []Skip{{File: name, Line: 1, Reason: why}}, nil
+	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return nil, &model.InputError{File: name, Err: unwrapPathError(err)}
+		return nil, nil, &model.InputError{File: name, Err: unwrapPathError(err)}
 	}
 	if fi.Size() > MaxFileSize {
-		return nil, &model.InputError{File: name, Err: fmt.Errorf("file is %d MB, over the %d MB limit for a manifest file; split it or check it is really a manifest",
+		return nil, nil, &model.InputError{File: name, Err: fmt.Errorf("file is %d MB, over the %d MB limit for a manifest file; split it or check it is really a manifest",
 			fi.Size()>>20, MaxFileSize>>20)}
 	}
 	b, err := os.ReadFile(abs)
 	if err != nil {
-		return nil, &model.InputError{File: name, Err: unwrapPathError(err)}
+		return nil, nil, &model.InputError{File: name, Err: unwrapPathError(err)}
 	}
 	return parse(name, b, shallow)
 }
 
 // Parse decodes the bytes of one manifest file (YAML, multi-document YAML or JSON) named name.
-func Parse(name string, b []byte) ([]Document, error) { return parse(name, b, false) }
+// Unlike a walk, it treats a file without Kubernetes objects as bad input.
+func Parse(name string, b []byte) ([]Document, error) {
+	docs, skips, err := parse(name, b, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) == 0 && len(skips) > 0 {
+		return nil, &model.InputError{File: name, Line: skips[0].Line, Err: errors.New(skips[0].Reason)}
+	}
+	return docs, nil
+}
 
-func parse(name string, b []byte, shallow bool) ([]Document, error) {
+// Classify reads one file the way a walk does (shallow): its Kubernetes objects, or why it
+// is skipped.
+func Classify(name string, b []byte) ([]Document, []Skip, error) {
+	if why, ok := knownFile(name); ok {
+		return nil, []Skip{{File: name, Line: 1, Reason: why}}, nil
+	}
+	return parse(name, b, true)
+}
+
+func parse(name string, b []byte, shallow bool) ([]Document, []Skip, error) {
 	if len(b) > MaxFileSize {
-		return nil, &model.InputError{File: name, Err: fmt.Errorf("file is %d MB, over the %d MB limit for a manifest file", len(b)>>20, MaxFileSize>>20)}
+		return nil, nil, &model.InputError{File: name, Err: fmt.Errorf("file is %d MB, over the %d MB limit for a manifest file", len(b)>>20, MaxFileSize>>20)}
 	}
 	if line, ok := binaryLine(b); !ok {
-		return nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf("binary content (NUL byte or invalid UTF-8), not a YAML or JSON manifest")}
+		return nil, nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf("binary content (NUL byte or invalid UTF-8), not a YAML or JSON manifest")}
 	}
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 	if isJSON(name, b) {

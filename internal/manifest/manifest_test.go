@@ -96,19 +96,19 @@ func TestParseBadInput(t *testing.T) {
 		wantLine int
 		wantMsg  string
 	}{
-		{"invalid YAML", "bad.yaml", "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n   bad: indent\n", 8, "document 1: invalid YAML"},
+		{"invalid YAML", "bad.yaml", "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n   bad: indent\n", 8, "document 2: invalid YAML"},
 		{"helm template", "tpl.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n", 4, "Helm template"},
 		{"quoted helm template", "tpl2.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers: [{name: a, image: \"{{ .Values.image }}\"}]\n", 6, "Helm template"},
 		{"unparseable braces", "br.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {{ $foo }}\n", 4, "`{{`"},
-		{"scalar document", "s.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust a string\n", 5, "document 1 is a scalar"},
-		{"sequence document", "q.yaml", "- a\n- b\n", 1, "document 0 is a sequence"},
+		{"scalar document", "s.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\njust a string\n", 5, "document 2 is a scalar"},
+		{"sequence document", "q.yaml", "- a\n- b\n", 1, "document 1 is a sequence"},
 		{"no kind", "k.yaml", "apiVersion: v1\nmetadata: {name: a}\n", 1, "has no kind"},
 		{"no apiVersion nor kind", "k2.yaml", "foo: bar\n", 1, "has no apiVersion and kind"},
 		{"kind not a string", "k3.yaml", "apiVersion: v1\nkind: [a]\n", 1, "kind must be a string"},
-		{"duplicate key", "d.yaml", "apiVersion: v1\nkind: ConfigMap\nkind: Secret\n", 3, "already defined at line 2"},
+		{"duplicate key", "d.yaml", "apiVersion: v1\nkind: ConfigMap\nkind: Secret\n", 3, "defined twice in one mapping (first at line 2)"},
 		{"binary", "bin.yaml", "apiVersion: v1\nkind: \x00\x01\x02", 2, "binary content"},
 		{"invalid JSON", "x.json", "{\"apiVersion\": \"v1\",\n\"kind\": }", 2, "invalid JSON"},
-		{"bad list item", "li.yaml", "apiVersion: v1\nkind: List\nitems:\n- 3\n", 1, "item 0 is a scalar"},
+		{"bad list item", "li.yaml", "apiVersion: v1\nkind: List\nitems:\n- 3\n", 1, "item 1 is a scalar"},
 		{"list item without kind", "li2.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1}\n", 1, "has no kind"},
 	}
 	for _, tt := range tests {
@@ -145,14 +145,14 @@ func TestLoadDirectoryKustomizeAndLimits(t *testing.T) {
 	for _, d := range docs {
 		got = append(got, d.File+"|"+d.Resource()+"|"+itoa(d.Line))
 	}
-	want := "k8s/a.yaml|ConfigMap/a|1,k8s/app|ConfigMap/prod/p-k|0,k8s/sub/b.json|Secret/b|1"
+	want := "k8s/a.yaml|ConfigMap/a|1,k8s/app/cm.yaml|ConfigMap/prod/p-k|1,k8s/sub/b.json|Secret/b|1"
 	if strings.Join(got, ",") != want {
 		t.Errorf("got  %v\nwant %v", strings.Join(got, ","), want)
 	}
 
 	// Naming the kustomization file renders its directory.
 	docs, err = Load(context.Background(), []string{"k8s/app/kustomization.yaml"}, root)
-	if err != nil || len(docs) != 1 || docs[0].Resource() != "ConfigMap/prod/p-k" || docs[0].File != "k8s/app" {
+	if err != nil || len(docs) != 1 || docs[0].Resource() != "ConfigMap/prod/p-k" || docs[0].File != "k8s/app/cm.yaml" || docs[0].Unit != "k8s/app" {
 		t.Errorf("kustomization file: %v %v", docs, err)
 	}
 
@@ -160,7 +160,7 @@ func TestLoadDirectoryKustomizeAndLimits(t *testing.T) {
 	write(t, root, "bad/kustomization.yaml", "resources:\n- missing.yaml\n")
 	_, err = Load(context.Background(), []string{"bad"}, root)
 	var ie *model.InputError
-	if !errors.As(err, &ie) || ie.File != "bad" {
+	if !errors.As(err, &ie) || ie.File != "bad/kustomization.yaml" {
 		t.Errorf("bad kustomization: want InputError for bad, got %v", err)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,13 +99,22 @@ var (
 	helmRe = regexp.MustCompile(`\{\{-?\s*(\.Values|\.Release|\.Chart|\.Capabilities|\.Files|include\s|template\s|toYaml|tpl\s|define\s|if\s+\.Values|range\s+\.Values)`)
 )
 
+// chunkResult is what one YAML document of a file turned out to be: Kubernetes objects, a
+// document that is no Kubernetes object (other), or bad input.
+type chunkResult struct {
+	docs  []Document
+	other *Skip // not a Kubernetes object: why, and where
+	known bool  // other is a known non-Kubernetes format (never an error, even beside objects)
+	err   error
+}
+
 // parseYAMLStream decodes a YAML stream. lines=false marks rendered output with no useful line
 // numbers; shallow scans ordinary documents instead of decoding them (see Scan).
-func parseYAMLStream(name string, b []byte, firstLine int, lines, shallow bool) ([]Document, error) {
+func parseYAMLStream(name string, b []byte, firstLine int, lines, shallow bool) ([]Document, []Skip, error) {
 	chunks := splitYAML(b, firstLine)
 	results := make([]chunkResult, len(chunks))
 	// Documents are independent: parse them on every core. Results are assembled in order, so
-	// the output and the first error reported do not depend on scheduling.
+	// the output and the errors reported do not depend on scheduling.
 	workers := min(runtime.GOMAXPROCS(0), 1+len(chunks)/16)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -117,30 +127,74 @@ func parseYAMLStream(name string, b []byte, firstLine int, lines, shallow bool) 
 				if i >= len(chunks) {
 					return
 				}
-				results[i].docs, results[i].err = parseChunk(name, chunks[i], lines, shallow)
+				results[i] = parseChunk(name, chunks[i], lines, shallow)
 			}
 		}()
 	}
 	wg.Wait()
+	return assemble(name, b, results)
+}
+
+// assemble decides, for a whole file, what its documents are. A file with no Kubernetes object
+// at all (a compose file, CI config, Helm values, a YAML list, a file that is not even YAML and
+// never mentions apiVersion or kind) is skipped with one note. In a file that holds objects,
+// every other document is bad input, except known non-Kubernetes formats, each skipped with a
+// note. Every bad document is reported, not only the first.
+func assemble(name string, b []byte, results []chunkResult) ([]Document, []Skip, error) {
 	var docs []Document
+	var errs Errors
+	objects := false
 	for _, r := range results {
-		if r.err != nil {
-			return nil, r.err
+		if len(r.docs) > 0 {
+			objects = true
 		}
 		docs = append(docs, r.docs...)
+		var ie *model.InputError
+		if errors.As(r.err, &ie) {
+			errs = append(errs, ie)
+		} else if r.err != nil {
+			return nil, nil, r.err
+		}
 	}
-	return docs, nil
+	if len(errs) > 0 && !objects && !mentionsObject(b) {
+		e := errs[0]
+		return nil, []Skip{{File: name, Line: max(e.Line, 1), Reason: fmt.Sprintf(
+			"not a Kubernetes manifest: not valid YAML or JSON (%v) and no apiVersion or kind", e.Err)}}, nil
+	}
+	var skips []Skip
+	for _, r := range results {
+		if r.other == nil {
+			continue
+		}
+		if objects && !r.known {
+			errs = append(errs, &model.InputError{File: name, Line: r.other.Line, Err: errors.New(r.other.Reason)})
+			continue
+		}
+		skips = append(skips, *r.other)
+	}
+	if !objects && len(skips) > 1 {
+		skips = skips[:1] // one note per file
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+		return nil, nil, errs.err()
+	}
+	if !objects {
+		docs = nil
+	}
+	return docs, skips, nil
 }
 
-type chunkResult struct {
-	docs []Document
-	err  error
-}
+// mentionsObject reports whether text has an apiVersion or kind key at the start of a line:
+// then a file that does not parse is a broken manifest (exit 2), not some other format.
+var mentionsRe = regexp.MustCompile(`(?m)^\s*(-\s+)?"?(apiVersion|kind)"?\s*:|"(apiVersion|kind)"\s*:`)
+
+func mentionsObject(b []byte) bool { return mentionsRe.Match(b) }
 
 // parseChunk decodes one YAML document; lines=false marks rendered output with no useful lines.
-func parseChunk(name string, c chunk, lines, shallow bool) ([]Document, error) {
+func parseChunk(name string, c chunk, lines, shallow bool) chunkResult {
 	if c.empty {
-		return nil, nil
+		return chunkResult{}
 	}
 	lineOf := func(l int) int {
 		if !lines {
@@ -148,36 +202,42 @@ func parseChunk(name string, c chunk, lines, shallow bool) ([]Document, error) {
 		}
 		return l
 	}
-	if shallow && helmRe.Find(c.text) == nil {
+	// Merge keys are resolved here, so tools get the resolved object: no header scan.
+	if shallow && helmRe.Find(c.text) == nil && !bytes.Contains(c.text, []byte("<<")) {
 		if d, ok := scanHeader(name, c); ok {
+			if why, known := configFormat(d.APIVersion, d.Kind); known {
+				return chunkResult{other: &Skip{File: name, Line: max(lineOf(c.start), 1), Reason: why}, known: true}
+			}
 			d.Line = lineOf(c.start)
 			if lines {
 				d.RawLine = c.line
 			}
-			return []Document{d}, nil
+			return chunkResult{docs: []Document{d}}
 		}
 	}
-	var v any
-	err := yaml.Unmarshal(c.text, &v)
+	v, root, merged, err := decodeYAML(c.text)
 	if loc := helmRe.FindIndex(c.text); loc != nil && (err != nil || !holdsTemplates(v)) {
 		l := c.line + bytes.Count(c.text[:loc[0]], []byte("\n"))
-		return nil, &model.InputError{File: name, Line: lineOf(l), Err: fmt.Errorf(
+		return chunkResult{err: &model.InputError{File: name, Line: lineOf(l), Err: fmt.Errorf(
 			"document %d is a Helm template (%q), not a manifest: render it with `helm template` and validate the output",
-			c.index, snippet(c.text[loc[0]:]))}
+			c.index+1, snippet(c.text[loc[0]:]))}}
 	}
 	if err != nil {
-		return nil, yamlError(name, c, err, lines)
+		return chunkResult{err: yamlError(name, c, err, lines)}
 	}
-	d, err := documents(name, c.index, lineOf(c.start), v, c.text)
-	if err != nil {
-		return nil, err
+	r := documents(name, c.index, lineOf(c.start), v, c.text, root)
+	if r.err != nil {
+		return r
 	}
-	if lines && len(d) > 0 && isListKind(v) {
-		setItemLines(d, c)
-	} else if lines && len(d) == 1 {
-		d[0].RawLine = c.line
+	for i := range r.docs {
+		r.docs[i].Normalized = merged
 	}
-	return d, nil
+	if lines && len(r.docs) > 0 && isListKind(v) {
+		setItemLines(r.docs, c, root)
+	} else if lines && len(r.docs) == 1 {
+		r.docs[0].RawLine = c.line
+	}
+	return r
 }
 
 // holdsTemplates reports whether a parsed document is a kind whose data legitimately carries
@@ -190,6 +250,28 @@ func holdsTemplates(v any) bool {
 
 // yamlError rewrites yaml.v3's chunk-relative line numbers to file lines.
 func yamlError(name string, c chunk, err error, lines bool) error {
+	abs := func(l int) int {
+		if !lines {
+			return 0
+		}
+		return c.line + l - 1
+	}
+	var dk *dupKeyError
+	if errors.As(err, &dk) {
+		msg := fmt.Sprintf("key %q is defined twice in one mapping (first at line %d)", dk.key, abs(dk.first))
+		if !lines {
+			msg = fmt.Sprintf("key %q is defined twice in one mapping", dk.key)
+		}
+		return &model.InputError{File: name, Line: abs(dk.line), Err: fmt.Errorf("document %d: %s", c.index+1, msg)}
+	}
+	hint := ""
+	if bytes.Contains(c.text, []byte("{{")) {
+		hint = " (the document contains `{{`: a Helm template must be rendered with `helm template` first)"
+	}
+	var ne *nodeError
+	if errors.As(err, &ne) {
+		return &model.InputError{File: name, Line: abs(ne.line), Err: fmt.Errorf("document %d: invalid YAML: %s%s", c.index+1, ne.msg, hint)}
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
 	msg = strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
@@ -211,24 +293,21 @@ func yamlError(name string, c chunk, err error, lines bool) error {
 	if strings.HasPrefix(msg, "invalid map key") {
 		msg = "invalid map key (a mapping or `{{ }}` used as a key)"
 	}
-	hint := ""
-	if bytes.Contains(c.text, []byte("{{")) {
-		hint = " (the document contains `{{`: a Helm template must be rendered with `helm template` first)"
-	}
-	return &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: invalid YAML: %s%s", c.index, msg, hint)}
+	return &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: invalid YAML: %s%s", c.index+1, msg, hint)}
 }
 
-// setItemLines finds the line of each List item, parsing the chunk again as a node tree; only
-// Lists pay for this second pass.
-func setItemLines(docs []Document, c chunk) {
-	var n yaml.Node
-	if yaml.Unmarshal(c.text, &n) != nil || len(n.Content) == 0 {
+// setItemLines sets the line of each List item from the document's node tree.
+func setItemLines(docs []Document, c chunk, root *yaml.Node) {
+	if root == nil {
 		return
 	}
-	m := n.Content[0]
+	m := deref(root)
+	if m.Kind != yaml.MappingNode {
+		return
+	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "items" && m.Content[i+1].Kind == yaml.SequenceNode {
-			for j, item := range m.Content[i+1].Content {
+		if m.Content[i].Value == "items" && deref(m.Content[i+1]).Kind == yaml.SequenceNode {
+			for j, item := range deref(m.Content[i+1]).Content {
 				if j < len(docs) {
 					docs[j].Line = c.line + item.Line - 1
 				}
@@ -245,9 +324,9 @@ func isJSON(name string, b []byte) bool {
 }
 
 // parseJSON decodes one or more concatenated JSON values.
-func parseJSON(name string, b []byte) ([]Document, error) {
+func parseJSON(name string, b []byte) ([]Document, []Skip, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
-	var docs []Document
+	var results []chunkResult
 	for i := 0; ; i++ {
 		// Skip whitespace to learn where this value starts.
 		off := dec.InputOffset()
@@ -269,63 +348,80 @@ func parseJSON(name string, b []byte) ([]Document, error) {
 			if errOff > int64(len(b)) {
 				errOff = int64(len(b))
 			}
-			return nil, &model.InputError{File: name, Line: 1 + bytes.Count(b[:errOff], []byte("\n")),
-				Err: fmt.Errorf("document %d: invalid JSON: %v", i, err)}
+			results = append(results, chunkResult{err: &model.InputError{File: name, Line: 1 + bytes.Count(b[:errOff], []byte("\n")),
+				Err: fmt.Errorf("document %d: invalid JSON: %v", i+1, err)}})
+			break
 		}
 		end := dec.InputOffset()
-		d, err := documents(name, i, line, v, b[off:end])
-		if err != nil {
-			return nil, err
+		r := documents(name, i, line, v, b[off:end], nil)
+		if len(r.docs) == 1 && !isListKind(v) {
+			r.docs[0].RawLine = line
 		}
-		if len(d) == 1 && !isListKind(v) {
-			d[0].RawLine = line
-		}
-		docs = append(docs, d...)
+		results = append(results, r)
 	}
-	return docs, nil
+	return assemble(name, b, results)
 }
 
-// documents checks one decoded document and unwraps a List into its items.
-func documents(name string, index, line int, v any, raw []byte) ([]Document, error) {
+// documents checks one decoded document and unwraps a List into its items. root is the
+// document's YAML node (nil for JSON), to name objects whose name is not a string as written.
+func documents(name string, index, line int, v any, raw []byte, root *yaml.Node) chunkResult {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf(
-			"document %d is a %s, not a Kubernetes object (a mapping with apiVersion and kind)", index, describe(v))}
+		return chunkResult{other: &Skip{File: name, Line: max(line, 1), Reason: fmt.Sprintf(
+			"document %d is a %s, not a Kubernetes object (a mapping with apiVersion and kind)", index+1, describe(v))}}
+	}
+	_, hasKind := obj["kind"]
+	if !hasKind && !looksLikeAPIVersion(obj["apiVersion"]) {
+		// No kind, and no apiVersion a Kubernetes object could have (Grafana's provisioning
+		// files say `apiVersion: 1`): some other format.
+		return chunkResult{other: &Skip{File: name, Line: max(line, 1), Reason: fmt.Sprintf(
+			"document %d has no apiVersion and kind: not a Kubernetes object", index+1)}}
 	}
 	normalize(obj)
-	d, err := newDocument(name, index, line, obj, raw)
+	d, err := newDocument(name, index, line, obj, raw, root)
 	if err != nil {
-		return nil, err
+		return chunkResult{err: err}
+	}
+	if why, known := configFormat(d.APIVersion, d.Kind); known {
+		return chunkResult{other: &Skip{File: name, Line: max(line, 1), Reason: why}, known: true}
 	}
 	if !isListKind(obj) {
-		return []Document{d}, nil
+		return chunkResult{docs: []Document{d}}
 	}
 	if _, ok := obj["items"]; ok && !isItems(obj["items"]) {
-		return nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d (%s): items must be a sequence, got a %s", index, d.Kind, describe(obj["items"]))}
+		return chunkResult{err: &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d (%s): items must be a sequence, got a %s", index+1, d.Kind, describe(obj["items"]))}}
 	}
 	items, _ := obj["items"].([]any)
 	out := make([]Document, 0, len(items))
 	for j, it := range items {
 		m, ok := it.(map[string]any)
 		if !ok {
-			return nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf(
-				"document %d (%s): item %d is a %s, not a Kubernetes object", index, d.Kind, j, describe(it))}
+			return chunkResult{err: &model.InputError{File: name, Line: line, Err: fmt.Errorf(
+				"document %d (%s): item %d is a %s, not a Kubernetes object", index+1, d.Kind, j+1, describe(it))}}
 		}
 		b, err := json.Marshal(m)
 		if err != nil {
-			return nil, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d (%s): item %d: %w", index, d.Kind, j, err)}
+			return chunkResult{err: &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d (%s): item %d: %w", index+1, d.Kind, j+1, err)}}
 		}
-		item, err := newDocument(name, index, line, m, b)
+		item, err := newDocument(name, index, line, m, b, nil)
 		if err != nil {
 			var ie *model.InputError
 			if errors.As(err, &ie) {
-				ie.Err = fmt.Errorf("%s item %d: %w", d.Kind, j, ie.Err)
+				ie.Err = fmt.Errorf("%s item %d: %w", d.Kind, j+1, ie.Err)
 			}
-			return nil, err
+			return chunkResult{err: err}
 		}
 		out = append(out, item)
 	}
-	return out, nil
+	return chunkResult{docs: out}
+}
+
+// apiVersionRe matches Kubernetes API versions: v1, apps/v1, example.com/v1beta2.
+var apiVersionRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]*)?$`)
+
+func looksLikeAPIVersion(v any) bool {
+	s, ok := v.(string)
+	return ok && apiVersionRe.MatchString(s)
 }
 
 func isItems(v any) bool { _, ok := v.([]any); return ok || v == nil }
@@ -342,15 +438,15 @@ func isListKind(v any) bool {
 	return strings.EqualFold(kind, "List") || (strings.HasSuffix(kind, "List") && hasItems)
 }
 
-func newDocument(name string, index, line int, obj map[string]any, raw []byte) (Document, error) {
+func newDocument(name string, index, line int, obj map[string]any, raw []byte, root *yaml.Node) (Document, error) {
 	d := Document{File: name, Index: index, Line: line, Object: obj, Raw: raw}
 	var missing []string
 	var err error
 	if d.APIVersion, err = stringField(obj, "apiVersion"); err != nil {
-		return d, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: %w", index, err)}
+		return d, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: %w", index+1, err)}
 	}
 	if d.Kind, err = stringField(obj, "kind"); err != nil {
-		return d, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: %w", index, err)}
+		return d, &model.InputError{File: name, Line: line, Err: fmt.Errorf("document %d: %w", index+1, err)}
 	}
 	if d.APIVersion == "" {
 		missing = append(missing, "apiVersion")
@@ -360,16 +456,57 @@ func newDocument(name string, index, line int, obj map[string]any, raw []byte) (
 	}
 	if len(missing) > 0 {
 		return d, &model.InputError{File: name, Line: line, Err: fmt.Errorf(
-			"document %d has no %s: not a Kubernetes object", index, strings.Join(missing, " and "))}
+			"document %d has no %s: not a Kubernetes object", index+1, strings.Join(missing, " and "))}
 	}
 	if md, ok := obj["metadata"].(map[string]any); ok {
-		d.Name, _ = md["name"].(string)
-		d.Namespace, _ = md["namespace"].(string)
+		d.Name = displayName(md, "name", root)
+		d.Namespace = displayName(md, "namespace", root)
 		if d.Name == "" {
 			d.Name, _ = md["generateName"].(string)
 		}
 	}
 	return d, nil
+}
+
+// displayName is metadata[key] for messages: the string, or, when YAML made it something else
+// (`name: yes` is a boolean to Kubernetes), the text as written.
+func displayName(md map[string]any, key string, root *yaml.Node) string {
+	switch v := md[key].(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	case bool, int, int64, uint64, float64:
+		if n := lookup(root, "metadata", key); n != nil && n.Kind == yaml.ScalarNode {
+			return n.Value
+		}
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+// lookup follows mapping keys from a node.
+func lookup(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n == nil {
+			return nil
+		}
+		n = deref(n)
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	if n == nil {
+		return nil
+	}
+	return deref(n)
 }
 
 func stringField(obj map[string]any, key string) (string, error) {

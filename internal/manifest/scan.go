@@ -32,7 +32,7 @@ func splitKey(line []byte) (key, value []byte, ok bool) {
 // scanHeader reads apiVersion, kind and metadata's name, namespace and generateName from the
 // lines of a block-style YAML document, without decoding the rest. ok is false whenever it
 // cannot be sure of what a YAML parser would read; the caller then decodes the document in full.
-// CustomResourceDefinitions and Lists always need the full decode.
+// CustomResourceDefinitions, Secrets and Lists always need the full decode.
 func scanHeader(name string, c chunk) (Document, bool) {
 	var apiVersion, kind string
 	var seenAPI, seenKind, seenMeta, inMeta bool
@@ -130,7 +130,8 @@ func scanHeader(name string, c chunk) (Document, bool) {
 			}
 		}
 	}
-	if !seenAPI || !seenKind || kind == "CustomResourceDefinition" || strings.HasSuffix(strings.ToLower(kind), "list") {
+	// Secrets are decoded in full so their data can be redacted before any tool sees them.
+	if !seenAPI || !seenKind || kind == "CustomResourceDefinition" || kind == "Secret" || strings.HasSuffix(strings.ToLower(kind), "list") {
 		return Document{}, false
 	}
 	d := Document{File: name, Index: c.index, APIVersion: apiVersion, Kind: kind, Raw: c.text,

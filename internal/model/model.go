@@ -91,6 +91,9 @@ type Finding struct {
 	Suppression *Suppression `json:"suppression,omitempty"`
 	// Blocking is set by the gate when this finding made the stage fail.
 	Blocking bool `json:"blocking,omitempty"`
+	// Note marks an informational finding about the run itself (an input that was not
+	// checked, and why): reported like any finding, never blocking whatever the threshold.
+	Note bool `json:"note,omitempty"`
 }
 
 // Suppression says why a finding does not count against the gate.
@@ -175,8 +178,57 @@ type Run struct {
 	Stages   []*StageResult `json:"stages"`
 }
 
-// Passed reports whether every stage that ran passed its gate.
+// NothingChecked reports whether no stage checked anything: every stage was skipped (no
+// Dockerfile, no manifest, no image found or named). A fail-closed gate never passes that.
+func (r *Run) NothingChecked() bool {
+	for _, s := range r.Stages {
+		if s != nil && s.Status != StatusSkipped {
+			return false
+		}
+	}
+	return true
+}
+
+// NothingToCheck is the message of a run that checked nothing.
+const NothingToCheck = "nothing to check: no stage found an input. Point Tollgate at inputs: " +
+	"run it in the project directory (or `tollgate run DIR`), name them in tollgate.yaml " +
+	"(lint.dockerfiles, validate.paths, scan.image; `tollgate init` writes one from what it finds), " +
+	"pass them as arguments (`tollgate validate PATH`), or give an image with --image"
+
+// Skipped lists the skipped stages with why, e.g. "scan (no image: set scan.image or --image)".
+func (r *Run) Skipped() []string {
+	var out []string
+	for _, s := range r.Stages {
+		if s == nil || s.Status != StatusSkipped {
+			continue
+		}
+		why := strings.TrimPrefix(strings.TrimSpace(s.Error), "skipped: ")
+		if why == "" {
+			why = s.Summary
+		}
+		if why == "" {
+			out = append(out, s.Stage)
+			continue
+		}
+		out = append(out, s.Stage+" ("+why+")")
+	}
+	return out
+}
+
+// Problem is what makes a run fail as a whole rather than stage by stage ("" when nothing
+// does): today, a run that checked nothing.
+func (r *Run) Problem() string {
+	if r.NothingChecked() {
+		return NothingToCheck
+	}
+	return ""
+}
+
+// Passed reports whether every stage that ran passed its gate, and at least one ran.
 func (r *Run) Passed() bool {
+	if r.NothingChecked() {
+		return false
+	}
 	for _, s := range r.Stages {
 		if s.Status == StatusFail || s.Status == StatusError {
 			return false
@@ -198,6 +250,9 @@ func (r *Run) ExitCode() int {
 		case s.Status == StatusFail:
 			code = max(code, ExitFail)
 		}
+	}
+	if r.NothingChecked() {
+		code = max(code, ExitUsage)
 	}
 	return code
 }

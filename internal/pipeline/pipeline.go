@@ -52,8 +52,13 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 		inner.Shared = &stage.Shared{}
 	}
 	inner.Progress = func(stage, msg string) { emit(Event{Stage: stage, Kind: EventInfo, Msg: msg}) }
+	inner.Selected = nil
+	for _, s := range stages {
+		inner.Selected = append(inner.Selected, s.Name)
+	}
 
 	run := &model.Run{Started: env.Now(), Stages: make([]*model.StageResult, len(stages))}
+	inner.Started = run.Started
 	done := make(map[string]chan struct{}, len(stages))
 	results := make(map[string]*model.StageResult, len(stages))
 	var rmu sync.Mutex

@@ -4,14 +4,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/attest"
 	"github.com/tollgate-dev/tollgate/internal/build"
+	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/lint"
+	"github.com/tollgate-dev/tollgate/internal/policy"
 	"github.com/tollgate-dev/tollgate/internal/push"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/score"
+	"github.com/tollgate-dev/tollgate/internal/sign"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 	"github.com/tollgate-dev/tollgate/internal/validate"
+	"github.com/tollgate-dev/tollgate/internal/verify"
 )
 
 // Stages returns every stage in pipeline order. Adding a stage means adding it here and in
@@ -22,9 +27,14 @@ func Stages() []stage.Stage {
 		lint.Stage(),
 		validate.Stage(),
 		score.Stage(),
+		policy.Stage(),
 		sbom.Stage(),
 		scan.Stage(),
 		push.Stage(),
+		sign.Stage(),
+		attest.Stage(),
+		verify.Stage(),
+		deploy.Stage(),
 	}
 }
 

@@ -22,13 +22,17 @@ type jsonWriter struct{}
 func (jsonWriter) FileName() string { return "tollgate.json" }
 
 type jsonReport struct {
-	Version    string      `json:"version"`
-	Passed     bool        `json:"passed"`
-	ExitCode   int         `json:"exit_code"`
-	Source     string      `json:"source,omitempty"`
-	Started    *time.Time  `json:"started,omitempty"`
-	DurationMS int64       `json:"duration_ms"`
-	Stages     []jsonStage `json:"stages"`
+	Version    string     `json:"version"`
+	Passed     bool       `json:"passed"`
+	ExitCode   int        `json:"exit_code"`
+	Source     string     `json:"source,omitempty"`
+	Started    *time.Time `json:"started,omitempty"`
+	DurationMS int64      `json:"duration_ms"`
+	// Error says why the run failed as a whole ("nothing to check: ..."); Skipped names the
+	// stages that did not run, with why.
+	Error   string      `json:"error,omitempty"`
+	Skipped []string    `json:"skipped,omitempty"`
+	Stages  []jsonStage `json:"stages"`
 }
 
 type jsonStage struct {
@@ -64,6 +68,7 @@ type jsonFinding struct {
 	Fix         string            `json:"fix,omitempty"`
 	URL         string            `json:"url,omitempty"`
 	Blocking    bool              `json:"blocking"`
+	Note        bool              `json:"note,omitempty"` // informational, never blocking (an input not checked)
 	Extra       map[string]string `json:"extra,omitempty"`
 	Suppression *jsonSuppression  `json:"suppression,omitempty"`
 }
@@ -91,6 +96,8 @@ func jsonFromRun(run *model.Run) jsonReport {
 		ExitCode:   run.ExitCode(),
 		Source:     run.Source,
 		DurationMS: run.Duration.Milliseconds(),
+		Error:      run.Problem(),
+		Skipped:    run.Skipped(),
 		Stages:     make([]jsonStage, 0, len(run.Stages)),
 	}
 	if !run.Started.IsZero() {
@@ -149,6 +156,7 @@ func jsonFromFinding(f model.Finding) jsonFinding {
 		Fix:      f.Fix,
 		URL:      f.URL,
 		Blocking: f.Blocking,
+		Note:     f.Note,
 		Extra:    f.Extra,
 	}
 	if s := f.Suppression; s != nil {

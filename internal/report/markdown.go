@@ -45,6 +45,9 @@ func (m markdownWriter) Write(w io.Writer, run *model.Run) error {
 
 // isClean is true when every stage that ran passed and nothing active was found.
 func isClean(run *model.Run) bool {
+	if !run.Passed() {
+		return false
+	}
 	for _, s := range run.Stages {
 		if s == nil {
 			continue
@@ -140,6 +143,9 @@ func markdownFull(run *model.Run) []string {
 	}
 	if run.Version != "" {
 		facts = append(facts, "tollgate "+mdText(run.Version))
+	}
+	if p := run.Problem(); p != "" {
+		facts = append([]string{"**" + mdText(p) + "**"}, facts...)
 	}
 	lines := []string{verdict, "", strings.Join(facts, " · "), "",
 		"| | Stage | Tool | Critical | High | Medium | Low | Info | Suppressed | Time |",

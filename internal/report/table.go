@@ -121,9 +121,12 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	if !run.Passed() {
 		verdict = t.paint(ansiRed, "FAIL")
 	}
-	if failed > 0 {
+	switch {
+	case run.Problem() != "":
+		fmt.Fprintf(&b, "\nResult: %s (exit %d): %s", verdict, run.ExitCode(), run.Problem())
+	case failed > 0:
 		fmt.Fprintf(&b, "\nResult: %s (exit %d): %d of %d stages failed, %s", verdict, run.ExitCode(), failed, ran, plural(blocking, "blocking finding"))
-	} else {
+	default:
 		fmt.Fprintf(&b, "\nResult: %s (exit %d): %d of %d stages passed", verdict, run.ExitCode(), ran, ran)
 	}
 	if run.Duration > 0 {
@@ -131,6 +134,10 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	}
 	if cached > 0 {
 		fmt.Fprintf(&b, " (%d from the result cache)", cached)
+	}
+	// Say which stages did not run, and why, in the summary line itself.
+	if sk := run.Skipped(); len(sk) > 0 && run.Problem() == "" {
+		fmt.Fprintf(&b, "; skipped: %s", oneLine(strings.Join(sk, ", "), 400))
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())

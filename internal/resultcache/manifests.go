@@ -20,7 +20,10 @@ var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Ku
 // more than the reader does only costs a rerun now and then; reading less would serve stale
 // results. A kustomization resource that is not a local path (a git or HTTP URL) makes the key
 // not cacheable: its content can change with no local trace.
-func (k *Key) Manifests(name, root string, paths []string) {
+//
+// It reports whether the inputs hold a Helm chart (a Chart.yaml): the stage then renders with
+// helm, whose build belongs in the key too.
+func (k *Key) Manifests(name, root string, paths []string) (charts bool) {
 	m := manifestKey{k: k, seen: map[string]bool{}}
 	k.Value(name+":paths", paths)
 	for _, p := range paths {
@@ -30,11 +33,18 @@ func (k *Key) Manifests(name, root string, paths []string) {
 		}
 		m.path(name+":"+p, abs)
 	}
+	return m.charts
 }
 
 type manifestKey struct {
-	k    *Key
-	seen map[string]bool
+	k      *Key
+	seen   map[string]bool
+	charts bool
+}
+
+// skipInTree leaves out hidden entries, except .helmignore, which changes what helm renders.
+func skipInTree(rel string, d fs.DirEntry) bool {
+	return SkipHidden(rel, d) && d.Name() != ".helmignore"
 }
 
 // path hashes a file or a tree, then follows the kustomizations in it.
@@ -50,9 +60,13 @@ func (m *manifestKey) path(part, abs string) {
 		if err == nil && isKustomizationFile(abs) {
 			m.follow(filepath.Dir(abs))
 		}
+		if filepath.Base(abs) == "Chart.yaml" {
+			m.charts = true
+			m.path(part+":chart", filepath.Dir(abs))
+		}
 		return
 	}
-	m.k.Tree(part, abs, SkipHidden)
+	m.k.Tree(part, abs, skipInTree)
 	_ = filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
@@ -60,8 +74,12 @@ func (m *manifestKey) path(part, abs string) {
 		if d.IsDir() && p != abs && strings.HasPrefix(d.Name(), ".") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && isKustomizationFile(p) {
+		switch {
+		case d.IsDir():
+		case isKustomizationFile(p):
 			m.follow(filepath.Dir(p))
+		case d.Name() == "Chart.yaml":
+			m.charts = true
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package sbom
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"os"
@@ -101,7 +102,8 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		progress(src.Note)
 	}
 	progress("describing " + src.Name() + " with syft " + Tool().Version)
-	res, err := Generate(ctx, Request{Syft: syft, Source: src, Formats: formats, OutDir: env.OutDir,
+	// Without a reports dir the SBOMs still go to the run's scratch dir, for the attest stage.
+	res, err := Generate(ctx, Request{Syft: syft, Source: src, Formats: formats, OutDir: cmp.Or(env.OutDir, env.WorkDir),
 		Creds: image.CredentialsFromEnv(), Timeout: DefaultTimeout, WorkDir: workDir, Subject: subjectName(subject, src)})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -284,8 +285,8 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	res := &model.StageResult{Stage: Name, Tool: Tool(), Findings: report.Findings()}
 	sup.Apply(res.Findings, SubjectOf(src, report))
-	if env.OutDir != "" {
-		path := filepath.Join(env.OutDir, ReportFile)
+	if out := cmp.Or(env.OutDir, env.WorkDir); out != "" { // the run's scratch dir keeps it for attest
+		path := filepath.Join(out, ReportFile)
 		if err := writeAtomic(path, raw); err != nil {
 			return nil, &model.ToolError{Tool: "trivy", Err: err}
 		}

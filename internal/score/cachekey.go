@@ -22,6 +22,10 @@ func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
 	k.Value("options", OptionsFrom(env.Config))
 	k.Value("args", env.Args)
 	k.Value("artifacts", env.OutDir != "")
-	k.Manifests("manifests", env.Root, Paths(env))
+	if k.Manifests("manifests", env.Root, Paths(env)) {
+		k.Tool(env.Tools, "helm") // charts are rendered with the pinned helm
+	}
+	// Notes about inputs passed over are score's to report only when validate does not run.
+	k.Value("validate-in-run", env.Runs("validate"))
 	return k, nil
 }

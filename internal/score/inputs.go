@@ -82,13 +82,15 @@ func (b *Batch) lookup(fileName, objectName string) (source, bool) {
 }
 
 // objectKey is kube-score's scorecard key for an object: Kind/apiVersion/namespace/name, with the
-// namespace as written (empty when the manifest has none).
+// namespace as written (empty when the manifest has none) and metadata.name only: an object
+// with just a generateName has an empty name there.
 func objectKey(d manifest.Document) string {
-	ns := ""
+	ns, name := "", ""
 	if md, ok := d.Object["metadata"].(map[string]any); ok {
 		ns, _ = md["namespace"].(string)
+		name, _ = md["name"].(string)
 	}
-	return d.Kind + "/" + d.APIVersion + "/" + ns + "/" + d.Name
+	return d.Kind + "/" + d.APIVersion + "/" + ns + "/" + name
 }
 
 // inputHeader starts every input so the document's first line is never a Helm "# Source:" comment,

@@ -73,46 +73,46 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 	if len(docs) == 0 {
 		return res, nil
 	}
-	b, err := NewBatch(docs)
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: err}
-	}
-	dir, err := os.MkdirTemp("", "tollgate-score-*")
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
-	}
-	defer os.RemoveAll(dir)
-	files := make([]string, 0, len(b.Inputs))
-	for _, in := range b.Inputs {
-		p := filepath.Join(dir, in.Name)
-		if err := os.WriteFile(p, in.Content, 0o600); err != nil {
-			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
-		}
-		files = append(files, p)
-	}
-	args, err := Args(o, files)
-	if err != nil {
-		return nil, &model.InputError{File: o.ConfigFile, Err: err}
-	}
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}
-	out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+	exec := func(ctx context.Context, inputs []Input) (int, []byte, []byte, error) {
+		dir, err := os.MkdirTemp("", "tollgate-score-*")
+		if err != nil {
+			return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("temp dir: %w", err)}
+		}
+		defer os.RemoveAll(dir)
+		files := make([]string, 0, len(inputs))
+		for _, in := range inputs {
+			p := filepath.Join(dir, in.Name)
+			if err := os.WriteFile(p, in.Content, 0o600); err != nil {
+				return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
+			}
+			files = append(files, p)
+		}
+		args, err := Args(o, files)
+		if err != nil {
+			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
+		}
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		return out.ExitCode, out.Stdout, out.Stderr, nil
+	}
+	outcome, err := Run(ctx, o, docs, exec)
 	if err != nil {
 		return nil, err
 	}
 	if r.OutDir != "" {
-		a, err := writeArtifact(r.OutDir, out.Stdout)
+		a, err := writeArtifact(r.OutDir, outcome.Raw)
 		if err != nil {
 			return nil, err
 		}
 		res.Artifacts = append(res.Artifacts, a)
 	}
-	res.Findings, res.Rules, err = Interpret(out.ExitCode, out.Stdout, out.Stderr, o, b)
-	if err != nil {
-		return nil, err
-	}
+	res.Findings, res.Rules = outcome.Findings, outcome.Rules
 	return res, nil
 }
 
@@ -202,16 +202,21 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		return nil, err
 	}
 	paths := Paths(env)
+	if len(env.Args) == 0 && len(env.Config.Score.Paths) == 0 && env.Config.Validate.Discovered && len(paths) == 0 {
+		return &model.StageResult{Stage: Name, Tool: Tool(), Status: model.StatusSkipped, Findings: []model.Finding{},
+			Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); set score.paths or validate.paths in tollgate.yaml"}, nil
+	}
 	defaulted := len(env.Config.Score.Paths) == 0 && env.Config.Validate.PathsDefaulted
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
-	docs, err := manifest.Load(ctx, paths, env.Root)
+	l := &manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, o.KubernetesVersion)}
+	docs, err := l.Load(ctx, paths)
 	if err != nil {
 		return nil, err // names the file and line; the runner prefixes the stage name
 	}
 	if len(docs) == 0 {
-		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+		return nil, noManifests(paths, l.Skipped)
 	}
 	bin, err := env.Tools.Ensure(ctx, toolName)
 	if err != nil {
@@ -222,5 +227,35 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Progress != nil {
 		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
 	}
-	return Runner{Binary: bin, Version: version, OutDir: env.OutDir}.Score(ctx, o, docs)
+	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir}.Score(ctx, o, docs)
+	if err != nil {
+		return nil, err
+	}
+	// validate reads the same inputs and reports what was passed over; alone, score does.
+	notes := l.Skipped
+	if env.Runs("validate") {
+		notes = nil
+	}
+	AddNotes(res, notes)
+	return res, nil
+}
+
+// noManifests is the error for paths that hold no Kubernetes object at all.
+func noManifests(paths []string, skipped []manifest.Skip) error {
+	msg := fmt.Sprintf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))
+	if n := len(skipped); n > 0 {
+		msg += fmt.Sprintf(" (%d input(s) not checked, e.g. %s: %s)", n, skipped[0].File, skipped[0].Reason)
+	}
+	return &model.InputError{Err: errors.New(msg)}
+}
+
+// AddNotes adds a note per input passed over, and reports once what several rendered objects
+// share (a base under two overlays).
+func AddNotes(res *model.StageResult, skipped []manifest.Skip) {
+	manifest.SortSkips(skipped)
+	res.Findings = manifest.MergeFindings(append(res.Findings, manifest.SkipFindings(res.Stage, skipped)...))
+	if len(skipped) > 0 {
+		res.Rules = append(res.Rules, manifest.SkippedRule())
+	}
+	sortFindings(res.Findings)
 }

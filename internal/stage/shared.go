@@ -49,6 +49,10 @@ const (
 	// KeyPublishedRef holds the pushed reference "repo@sha256:..." (a string), written by push,
 	// read by sign, attest, verify and deploy: every release stage works on the digest, never a tag.
 	KeyPublishedRef = "push.ref"
+	// KeySignedRef holds the reference "repo@sha256:..." the sign stage signed (a string), read by
+	// attest and verify when nothing was pushed in the run, so all three work on one digest even
+	// if the tag moves meanwhile.
+	KeySignedRef = "sign.ref"
 )
 
 // BuiltImage is an image the build stage produced in this run.

@@ -46,6 +46,21 @@ type Env struct {
 	// Changed, when set (`tollgate run --changed REV`), holds the project files changed since a
 	// git revision: a stage whose inputs did not change is served from the cache or skipped.
 	Changed *changes.Set
+	// Started is when the pipeline run began (zero outside a pipeline run), e.g. for provenance.
+	Started time.Time
+	// Selected names the stages of this run (set by the pipeline), so stages that read the same
+	// inputs can agree which one reports notes about them.
+	Selected []string
+}
+
+// Runs reports whether the named stage is part of this run.
+func (e *Env) Runs(name string) bool {
+	for _, s := range e.Selected {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Path resolves p against the project root unless it is absolute.

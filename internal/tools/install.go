@@ -117,6 +117,9 @@ func (in *Installer) Ensure(ctx context.Context, name string) (string, error) {
 // dir: a second process waits (saying so on Progress) and then uses the first one's binary
 // instead of building it again.
 func (in *Installer) Install(ctx context.Context, t Tool) error {
+	if t.StagingVersion != "" {
+		return in.installKubernetes(ctx, t)
+	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("install %s: the Go toolchain is needed to build pinned tools: %w", t.Name, err)

@@ -25,6 +25,11 @@ type Tool struct {
 	// because `go install PKG@VERSION` refuses modules whose go.mod has exclude or replace
 	// directives (BuildKit's does). Versions still come from the Go checksum database.
 	ViaModule bool
+	// StagingVersion marks a command of k8s.io/kubernetes itself (kube-apiserver). `go install`
+	// refuses that module because its go.mod replaces the k8s.io staging modules with local
+	// directories, so the installer builds it in a generated module that replaces each of them
+	// with this published version instead (v0.36.0 for v1.36.0). See install_kubernetes.go.
+	StagingVersion string
 }
 
 // Binary is the executable's file name.
@@ -48,6 +53,14 @@ var pinned = [...]Tool{
 	// go.mod; it runs build steps with the OS's runc (OCI worker), so it needs root and runc.
 	{Name: "buildkitd", Module: "github.com/moby/buildkit", Package: "github.com/moby/buildkit/cmd/buildkitd", Version: "v0.32.2",
 		Image: "moby/buildkit:v0.32.2", ImageBinary: "/usr/bin/buildkitd", ViaModule: true},
+	// kube-apiserver is a test dependency: the deploy stage's tests run it (with etcd) as a real
+	// API server, the way controller-runtime's envtest does.
+	{Name: "kube-apiserver", Module: "k8s.io/kubernetes", Package: "k8s.io/kubernetes/cmd/kube-apiserver", Version: "v1.36.0",
+		StagingVersion: "v0.36.0", Image: "registry.k8s.io/kube-apiserver:v1.36.0", ImageBinary: "/usr/local/bin/kube-apiserver"},
+	// helm renders the Helm charts that discovery finds (`helm template`), offline. The image is
+	// alpine/helm (alpine, helm at /usr/bin/helm, entrypoint helm, root), tagged by helm's version.
+	{Name: "helm", Module: "helm.sh/helm/v3", Package: "helm.sh/helm/v3/cmd/helm", Version: "v3.19.0",
+		Image: "alpine/helm:3.19.0", ImageBinary: "/usr/bin/helm"},
 }
 
 // All returns every pinned tool, sorted by name.

@@ -31,10 +31,14 @@ func TestPins(t *testing.T) {
 			t.Errorf("%s: image binary %q must be absolute (images without a shell)", tl.Name, tl.ImageBinary)
 		}
 	}
-	for _, n := range []string{"trivy", "syft", "cosign", "kubeconform", "kube-score", "gator"} {
+	for _, n := range []string{"trivy", "syft", "cosign", "kubeconform", "kube-score", "gator", "kube-apiserver"} {
 		if !seen[n] {
 			t.Errorf("missing pin %s", n)
 		}
+	}
+	// A k8s.io/kubernetes command pins the staging modules of the same release: v1.X.Y -> v0.X.Y.
+	if ka := MustGet("kube-apiserver"); ka.StagingVersion != "v0"+strings.TrimPrefix(ka.Version, "v1") {
+		t.Errorf("kube-apiserver %s: staging version %q is not the same release", ka.Version, ka.StagingVersion)
 	}
 	if _, err := Get("grype"); err == nil {
 		t.Error("unknown tool accepted")
@@ -131,5 +135,45 @@ func TestRunDoesNotLeakEnvironment(t *testing.T) {
 	}
 	if strings.Contains(string(res.Stdout), "hunter2") || !strings.Contains(string(res.Stdout), "EXPLICIT=1") {
 		t.Errorf("environment passed to tool: %s", res.Stdout)
+	}
+}
+
+func TestStagingGoMod(t *testing.T) {
+	ka := MustGet("kube-apiserver")
+	upstream := []byte(`module k8s.io/kubernetes
+
+go 1.26.0
+
+require (
+	k8s.io/api v0.0.0
+	github.com/spf13/cobra v1.10.0
+)
+
+replace (
+	k8s.io/api => ./staging/src/k8s.io/api
+	k8s.io/client-go => ./staging/src/k8s.io/client-go
+	github.com/example/fork => github.com/example/fork v1.2.3
+)
+`)
+	got, err := StagingGoMod(ka, upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"module tollgate.local/build/kube-apiserver",
+		"go 1.26.0",
+		"require k8s.io/kubernetes " + ka.Version,
+		"k8s.io/api => k8s.io/api " + ka.StagingVersion,
+		"k8s.io/client-go => k8s.io/client-go " + ka.StagingVersion,
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("generated go.mod lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(string(got), "example/fork") || strings.Contains(string(got), "./staging") {
+		t.Errorf("generated go.mod copies a non-staging or local replace:\n%s", got)
+	}
+	if _, err := StagingGoMod(ka, []byte("module k8s.io/kubernetes\n\ngo 1.26.0\n")); err == nil {
+		t.Error("a go.mod without staging replaces must be refused (the recipe no longer fits)")
 	}
 }

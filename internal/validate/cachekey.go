@@ -30,9 +30,13 @@ func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
 		paths = env.Args
 	}
 	k.Value("args", env.Args)
-	k.Manifests("manifests", env.Root, paths)
+	if k.Manifests("manifests", env.Root, paths) {
+		k.Tool(env.Tools, "helm") // charts are rendered with the pinned helm
+	}
 	if len(env.Config.Validate.CRDs) > 0 {
-		k.Manifests("crds", env.Root, env.Config.Validate.CRDs)
+		if k.Manifests("crds", env.Root, env.Config.Validate.CRDs) {
+			k.Tool(env.Tools, "helm")
+		}
 	}
 	builtinFound := false
 	for i, l := range opts.SchemaLocations {

@@ -181,10 +181,10 @@ func TestCLIGarbage(t *testing.T) {
 		name, dir, arg string
 		want           []string
 	}{
-		{"invalid YAML past the header", dir, "body.yaml", []string{"body.yaml:12:", "document 1", "ConfigMap/broken", "invalid YAML"}},
-		{"invalid YAML", root, "garbage/invalid.yaml", []string{"garbage/invalid.yaml:9:", "document 1", "invalid YAML"}},
-		{"helm template", root, "garbage/helm.yaml", []string{"garbage/helm.yaml:4:", "document 0", "Helm template", "helm template"}},
-		{"scalar document", root, "garbage/scalar.yaml", []string{"garbage/scalar.yaml:5:", "document 1 is a scalar"}},
+		{"invalid YAML past the header", dir, "body.yaml", []string{"body.yaml:12:", "document 2", "ConfigMap/broken", "invalid YAML"}},
+		{"invalid YAML", root, "garbage/invalid.yaml", []string{"garbage/invalid.yaml:9:", "document 2", "invalid YAML"}},
+		{"helm template", root, "garbage/helm.yaml", []string{"garbage/helm.yaml:4:", "document 1", "Helm template", "helm template"}},
+		{"scalar document", root, "garbage/scalar.yaml", []string{"garbage/scalar.yaml:5:", "document 2 is a scalar"}},
 		{"50 MB file", dir, "big.yaml", []string{"big.yaml:", "over the 20 MB limit"}},
 		{"binary file", dir, "binary.yaml", []string{"binary.yaml:2:", "binary content"}},
 		{"missing path", root, "nope", []string{"nope:", "no such file"}},
@@ -236,7 +236,7 @@ func TestCLIInputForms(t *testing.T) {
 	}{
 		{"app.json", "app.json:6 K8S-SCHEMA Service/svc"},
 		{"list.yaml", "list.yaml:7 K8S-UNKNOWN-FIELD Secret/s"},
-		{"kust", "kust:0 K8S-SCHEMA ConfigMap/prod/p-cfg"},
+		{"kust", "kust/cm.yaml:1 K8S-SCHEMA ConfigMap/prod/p-cfg"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.arg, func(t *testing.T) {

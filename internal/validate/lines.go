@@ -63,3 +63,36 @@ func child(n *yaml.Node, seg string) (*yaml.Node, int) {
 	}
 	return nil, 0
 }
+
+// valueText is the text of the scalar at JSON pointer ptr as written in the document ("" when
+// the document's text is not the file's own, or the value is not a scalar).
+func valueText(d manifest.Document, ptr string) string {
+	if d.RawLine == 0 || ptr == "" {
+		return ""
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(d.Raw, &root); err != nil || len(root.Content) == 0 {
+		return ""
+	}
+	n := root.Content[0]
+	for _, seg := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
+		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		if n, _ = child(n, seg); n == nil {
+			return ""
+		}
+	}
+	if n.Kind != yaml.ScalarNode || n.Style != 0 {
+		return ""
+	}
+	return n.Value
+}
+
+// isYAML11Bool reports whether a plain scalar is one that YAML 1.1 (what Kubernetes reads)
+// takes for a boolean while it looks like a word.
+func isYAML11Bool(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF":
+		return true
+	}
+	return false
+}

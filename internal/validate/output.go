@@ -2,13 +2,16 @@ package validate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
 
@@ -56,6 +59,7 @@ func (p *Plan) Parse(stdout, stderr []byte, exitCode int) ([]model.Finding, erro
 		return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("exit code 1 without an invalid document: %s", lastLines(stderr, stdout))}
 	}
 	var findings []model.Finding
+	var bad manifest.Errors // every document kubeconform could not read, not only the first
 	for _, r := range out.Resources {
 		file := path.Base(filepath.ToSlash(r.Filename))
 		i, ok := p.results[file+"\x00"+resultKey{r.Kind, r.Version, r.Name}.String()]
@@ -63,7 +67,10 @@ func (p *Plan) Parse(stdout, stderr []byte, exitCode int) ([]model.Finding, erro
 			i, ok = p.results[file]
 		}
 		if !ok && r.Status == "statusError" && isParseError(r.Msg) {
-			return nil, p.parseError(file, r.Msg) // kubeconform could not even read the name
+			if err := addInputError(&bad, p.parseError(file, r.Msg)); err != nil { // kubeconform could not even read the name
+				return nil, err
+			}
+			continue
 		}
 		if !ok {
 			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("result for a document Tollgate did not hand over: %s %s %q in %s", r.Version, r.Kind, r.Name, r.Filename)}
@@ -72,24 +79,31 @@ func (p *Plan) Parse(stdout, stderr []byte, exitCode int) ([]model.Finding, erro
 		switch r.Status {
 		case "statusValid":
 		case "statusSkipped":
-			findings = append(findings, p.finding(RuleNoSchema, d, d.Line, "", noSchemaMessage(d.APIVersion, d.Kind, p.opts.KubernetesVersion)))
+			findings = append(findings, p.noSchema(d))
 		case "statusInvalid":
 			for _, e := range leafErrors(r) {
 				id := RuleSchema
 				if strings.HasPrefix(e.msg, "unknown field") {
 					id = RuleUnknownField
 				}
-				findings = append(findings, p.finding(id, d, pathLine(d, e.path, e.msg), e.path, readablePath(e.path)+": "+e.msg))
+				msg := readablePath(e.path) + ": " + e.msg
+				if strings.Contains(e.msg, "got boolean") && isYAML11Bool(valueText(d, e.path)) {
+					msg += " (YAML reads unquoted yes, no, on, off, y and n as booleans: quote the value)"
+				}
+				findings = append(findings, p.finding(id, d, pathLine(d, e.path, e.msg), e.path, msg))
 			}
 		case "statusError":
 			switch {
 			case strings.Contains(r.Msg, "could not find schema"):
-				findings = append(findings, p.finding(RuleNoSchema, d, d.Line, "", noSchemaMessage(d.APIVersion, d.Kind, p.opts.KubernetesVersion)))
+				findings = append(findings, p.noSchema(d))
 			case isParseError(r.Msg):
 				// kubeconform's "statusError" for YAML it cannot read: bad input, not a finding.
 				msg := strings.TrimPrefix(r.Msg, "error unmarshalling resource: ")
 				msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
-				return nil, &model.InputError{File: d.File, Line: p.docLine(i, r.Msg), Err: fmt.Errorf("document %d (%s): invalid YAML: %s", d.Index, d.Resource(), msg)}
+				msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:")
+				msg = strings.Join(strings.Fields(msg), " ")
+				msg = absoluteLines(msg, p.lineBase[i])
+				bad = append(bad, &model.InputError{File: d.File, Line: p.docLine(i, r.Msg), Err: fmt.Errorf("document %d (%s): invalid YAML: %s", d.Index+1, d.Resource(), msg)})
 			default:
 				return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("%s %s: %s", d.File, d.Resource(), r.Msg)}
 			}
@@ -97,7 +111,57 @@ func (p *Plan) Parse(stdout, stderr []byte, exitCode int) ([]model.Finding, erro
 			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("unknown status %q for %s", r.Status, d.Resource())}
 		}
 	}
+	if len(bad) > 0 {
+		sort.SliceStable(bad, func(i, j int) bool {
+			if bad[i].File != bad[j].File {
+				return bad[i].File < bad[j].File
+			}
+			return bad[i].Line < bad[j].Line
+		})
+		if len(bad) == 1 {
+			return nil, bad[0]
+		}
+		return nil, bad
+	}
 	return findings, nil
+}
+
+// addInputError collects an input error; any other error is returned.
+func addInputError(bad *manifest.Errors, err error) error {
+	var many manifest.Errors
+	var ie *model.InputError
+	switch {
+	case errors.As(err, &many):
+		*bad = append(*bad, many...)
+	case errors.As(err, &ie):
+		*bad = append(*bad, ie)
+	default:
+		return err
+	}
+	return nil
+}
+
+// noSchema is the finding for a resource kubeconform found no schema for: a removed API
+// version says so and names its replacement; anything else asks for its CRD.
+func (p *Plan) noSchema(d manifest.Document) model.Finding {
+	if r, ok := removedIn(d.APIVersion, d.Kind, p.opts.KubernetesVersion); ok {
+		return p.finding(RuleRemovedAPI, d, d.Line, "", removedMessage(d.APIVersion, d.Kind, r))
+	}
+	return p.finding(RuleNoSchema, d, d.Line, "", noSchemaMessage(d.APIVersion, d.Kind, p.opts.KubernetesVersion))
+}
+
+var relLineRe = regexp.MustCompile(`\bline (\d+)\b`)
+
+// absoluteLines rewrites "line N" in a message about a document whose text starts at file
+// line base (N counts from the document's first line) to the file's line numbers.
+func absoluteLines(msg string, base int) string {
+	if base <= 1 {
+		return msg
+	}
+	return relLineRe.ReplaceAllStringFunc(msg, func(s string) string {
+		n, _ := strconv.Atoi(strings.TrimPrefix(s, "line "))
+		return fmt.Sprintf("line %d", base+n-1)
+	})
 }
 
 func isParseError(msg string) bool {

@@ -14,7 +14,7 @@ import (
 // The parser fails closed: anything but kubeconform's well-formed verdict on every document
 // handed over is an error, never a pass.
 func TestParseFailsClosed(t *testing.T) {
-	docs, err := manifest.Parse("k8s/app.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"))
+	docs, err := manifest.Parse("k8s/app.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestParseFailsClosed(t *testing.T) {
 	}
 	const twoValid = `{"resources": [], "summary": {"valid": 2, "invalid": 0, "errors": 0, "skipped": 0}}`
 	bad := func(name, status, msg string) string {
-		return `{"resources": [{"filename": "/w/docs/0.yaml", "kind": "Secret", "version": "v1", "name": "` + name + `", "status": "` + status + `", "msg": "` + msg + `"}], "summary": {"valid": 1, "invalid": 1}}`
+		return `{"resources": [{"filename": "/w/docs/0.yaml", "kind": "ConfigMap", "version": "v1", "name": "` + name + `", "status": "` + status + `", "msg": "` + msg + `"}], "summary": {"valid": 1, "invalid": 1}}`
 	}
 	tests := []struct {
 		name   string

@@ -200,12 +200,20 @@ func (b *batch) add(d manifest.Document) int {
 			raw = nil // `--- {...}`: content kubeconform would drop with the separator line
 		}
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] == '{' {
-		// JSON (tabs are legal in it, not in YAML), List items, or content moved off a separator;
-		// such documents are always fully decoded.
-		if j, err := json.Marshal(d.Object); err == nil {
-			raw, base = j, 0
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] == '{' || d.Normalized || d.IsSecret() {
+		// JSON (tabs are legal in it, not in YAML), List items, content moved off a separator,
+		// documents whose merge keys the loader resolved, and Secrets (with their values
+		// redacted: kubeconform needs their shape, not their data); such documents are always
+		// fully decoded.
+		obj := d.Object
+		if d.IsSecret() {
+			obj = manifest.Redacted(obj)
 		}
+		j, err := json.Marshal(obj)
+		if err != nil {
+			j = []byte("{}") // unreachable for decoded YAML/JSON; never fall back to a Secret's text
+		}
+		raw, base = j, 0
 	}
 	if b.n > 0 {
 		b.buf.WriteString("---\n")
@@ -232,7 +240,9 @@ func (p *Plan) docLine(i int, msg string) int {
 	return p.Docs[i].Line
 }
 
-var yamlLineRe = regexp.MustCompile(`yaml: line (\d+)`)
+// yamlLineRe finds the document-relative line in kubeconform's YAML errors: "yaml: line 3:
+// ..." for syntax errors, "unmarshal errors:\n  line 7: key ..." for duplicate keys.
+var yamlLineRe = regexp.MustCompile(`(?:yaml: |unmarshal errors:\s+)line (\d+)`)
 
 // parseError finds, for a document of file that kubeconform could not parse (and so could not
 // name), which one it is, by decoding each in full; the error names its file and line.
@@ -247,9 +257,10 @@ func (p *Plan) parseError(file, msg string) error {
 			}
 			detail := err.Error()
 			if ie != nil {
-				detail = strings.TrimPrefix(ie.Err.Error(), "document 0: ")
+				detail = strings.TrimPrefix(ie.Err.Error(), "document 1: ")
+				detail = absoluteLines(detail, d.RawLine)
 			}
-			return &model.InputError{File: d.File, Line: line, Err: fmt.Errorf("document %d (%s): %s", d.Index, d.Resource(), detail)}
+			return &model.InputError{File: d.File, Line: line, Err: fmt.Errorf("document %d (%s): %s", d.Index+1, d.Resource(), detail)}
 		}
 	}
 	// The YAML libraries disagree: still bad input, in one of these documents.
@@ -328,7 +339,7 @@ func (p *Plan) finding(id string, d manifest.Document, line int, path, msg strin
 		Location: model.Location{File: d.File, Line: line, Resource: d.Resource()},
 		Fix:      r.Fix,
 		URL:      r.URL,
-		Extra:    map[string]string{"document": strconv.Itoa(d.Index), "apiVersion": d.APIVersion},
+		Extra:    map[string]string{"document": strconv.Itoa(d.Index + 1), "apiVersion": d.APIVersion},
 	}
 	if path != "" {
 		f.Extra["path"] = path

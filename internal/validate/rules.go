@@ -18,6 +18,7 @@ const (
 	RuleNoSchema     = "K8S-NO-SCHEMA"        // no schema for the kind: it was not validated
 	RuleCollision    = "K8S-SCHEMA-COLLISION" // kubeconform would pick another group's schema
 	RuleCRDSchema    = "K8S-CRD-SCHEMA"       // a CRD could not be turned into a schema
+	RuleRemovedAPI   = "K8S-REMOVED-API"      // an API version the target Kubernetes no longer serves
 )
 
 const docsURL = "https://kubernetes.io/docs/reference/kubernetes-api/"
@@ -35,6 +36,10 @@ func Rules(missing model.Severity) []model.Rule {
 		{ID: RuleNoSchema, Name: "no schema", Severity: missing,
 			Summary: "A resource without a schema is not validated at all.",
 			Fix:     "Add its CustomResourceDefinition to the inputs or to validate.crds, or a schema location to validate.schema-locations; check apiVersion and kind for typos or removed API versions."},
+		{ID: RuleRemovedAPI, Name: "removed API version", Severity: model.SeverityHigh,
+			Summary: "The target Kubernetes version no longer serves this API version: the API server rejects the object.",
+			Fix:     "Move the object to the API version named in the message (see the Kubernetes deprecated API migration guide).",
+			URL:     "https://kubernetes.io/docs/reference/using-api/deprecation-guide/"},
 		{ID: RuleCollision, Name: "schema name collision", Severity: model.SeverityHigh,
 			Summary: "kubeconform names schema files by the first label of the API group only, so this kind would be checked against another group's schema.",
 			Fix:     "Add the resource's CustomResourceDefinition to the inputs or to validate.crds (Tollgate keys CRD schemas by full group)."},

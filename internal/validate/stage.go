@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +59,20 @@ func flags(fs *pflag.FlagSet) func(c *config.Config) {
 	}
 }
 
+// NothingDiscovered is the skipped result of a stage reading manifests when discovery found
+// none (and tollgate.yaml names none).
+func NothingDiscovered(env *stage.Env, name string, tool model.Tool, paths []string) *model.StageResult {
+	if len(env.Args) > 0 || !env.Config.Validate.Discovered || len(paths) > 0 {
+		return nil
+	}
+	return &model.StageResult{Stage: name, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
+		Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); set validate.paths in tollgate.yaml"}
+}
+
 func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
+	if r := NothingDiscovered(env, Name, Tool(), env.Config.Validate.Paths); r != nil {
+		return r, nil
+	}
 	if r := env.SkipMissingDefaults(Name, Tool(), env.Config.Validate.PathsDefaulted, env.Config.Validate.Paths, "set validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
@@ -104,19 +118,46 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	progress(fmt.Sprintf("validating %s with kubeconform %s against Kubernetes %s schemas", strings.Join(paths, ", "), version, opts.KubernetesVersion))
 	// kubeconform parses every document itself: a header scan is all Tollgate needs from most.
-	var docs []manifest.Document
-	if err := manifest.Scan(ctx, paths, env.Root, func(d []manifest.Document) error { docs = append(docs, d...); return nil }); err != nil {
-		return nil, err
+	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: manifest.EnvHelm(env, opts.KubernetesVersion)}
+	// Bad files do not stop the others: every problem of the run is reported at once.
+	docs, loadErr := l.LoadAll(ctx, paths)
+	if loadErr != nil && len(docs) == 0 {
+		return nil, loadErr
 	}
 	if len(docs) == 0 {
-		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
+		return nil, NothingFound(paths, l.Skipped)
 	}
 	res, err := Validate(ctx, bin, docs, crds, builtin, opts)
+	if loadErr != nil && (err == nil || manifest.IsInputError(err)) {
+		return nil, manifest.JoinInputErrors(loadErr, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	res.Tool.Version = version
+	AddNotes(res, l.Skipped)
 	return res, nil
+}
+
+// NothingFound is the error for paths that hold no Kubernetes object at all: the user named
+// them (or discovery did), so checking nothing is bad input, with what was passed over.
+func NothingFound(paths []string, skipped []manifest.Skip) error {
+	msg := fmt.Sprintf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))
+	if n := len(skipped); n > 0 {
+		msg += fmt.Sprintf(" (%d input(s) not checked, e.g. %s: %s)", n, skipped[0].File, skipped[0].Reason)
+	}
+	return &model.InputError{Err: errors.New(msg)}
+}
+
+// AddNotes adds a note per input the walk passed over, and reports once what several rendered
+// objects share.
+func AddNotes(res *model.StageResult, skipped []manifest.Skip) {
+	manifest.SortSkips(skipped)
+	res.Findings = manifest.MergeFindings(append(res.Findings, manifest.SkipFindings(res.Stage, skipped)...))
+	if len(skipped) > 0 {
+		res.Rules = append(res.Rules, manifest.SkippedRule())
+	}
+	SortFindings(res.Findings)
 }
 
 // findBuiltinSchemas finds the built-in schemas: a schema location that is a dir made by

@@ -148,7 +148,7 @@ metadata: {name: x, namespace: c}
 	for _, f := range res.Findings {
 		got = append(got, fmt.Sprintf("%d %s %s", f.Location.Line, f.Location.Resource, f.Extra["document"]))
 	}
-	want := []string{"9 ConfigMap/b/x 1", "19 Job/job- 2", "23 ConfigMap/ 3"}
+	want := []string{"9 ConfigMap/b/x 2", "19 Job/job- 3", "23 ConfigMap/123 4"} // documents count from 1
 	if strings.Join(got, ";") != strings.Join(want, ";") {
 		t.Errorf("got %v, want %v", got, want)
 	}
