@@ -488,7 +488,9 @@ func TestChangedChecksOnlyWhatChanged(t *testing.T) {
 	git("commit", "-qm", "app")
 	changed := func() map[string]string {
 		t.Helper()
-		code, out, stderr := tollgate(t, "run", p.dir, "--changed", "HEAD", "--cache-dir", p.cacheDir, "--format", "json", "--progress", "plain", "--out", "")
+		// --out like p.run's: whether artifacts are kept is part of the sbom and scan keys.
+		code, out, stderr := tollgate(t, "run", p.dir, "--changed", "HEAD", "--cache-dir", p.cacheDir, "--format", "json", "--progress", "plain",
+			"--out", filepath.Join(t.TempDir(), "reports"), "--stages", "lint,validate,score,sbom,scan")
 		var r cachedReport
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("exit %d: %v\n%s", code, err, stderr)
