@@ -46,6 +46,7 @@ func Stage() stage.Stage {
 		Tool:       cosign.Tool(),
 		Needs:      []string{"push", "sign"},
 		AfterGates: true,
+		OptIn:      func(c *config.Config, _ string) bool { return cosign.SigningConfigured(c, os.LookupEnv) },
 		Usage:      "[IMAGE]",
 		Short:      "Attest an image by digest with cosign: SBOM, vulnerability scan and SLSA provenance (signed in-toto statements)",
 		Flags:      flags,

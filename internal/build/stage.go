@@ -27,6 +27,7 @@ const ArchiveMediaType = "application/vnd.oci.image.layout.v1+tar"
 func Stage() stage.Stage {
 	return stage.Stage{
 		Name:   Name,
+		OptIn:  func(c *config.Config, _ string) bool { return c.Build.Configured },
 		Tool:   Tool(),
 		Usage:  "[DIR]",
 		Short:  "Build the project's Dockerfile into an OCI image archive (private BuildKit, or docker buildx)",

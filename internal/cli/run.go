@@ -138,6 +138,9 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if err != nil {
 		return &exitError{code: model.ExitUsage, err: err}
 	}
+	if len(stageNames) == 0 {
+		stages = pipeline.SetUp(stages, cfg, dir)
+	}
 	cacheDir := toolCacheDir(g, cfg)
 	results, err := resultCache(g, cfg)
 	if err != nil {

@@ -19,7 +19,7 @@ func TestPolicyDefaults(t *testing.T) {
 	if c.FailOn("policy") != model.SeverityHigh {
 		t.Fatalf("fail-on = %s", c.FailOn("policy"))
 	}
-	if !KnownStage("policy") || strings.Join(StageNames(), ",") != "lint,validate,score,policy,sbom,scan" {
+	if !KnownStage("policy") || strings.Join(StageNames(), ",") != "build,lint,validate,score,policy,sbom,scan,push,sign,attest,verify,deploy" {
 		t.Fatalf("stages = %v", StageNames())
 	}
 }

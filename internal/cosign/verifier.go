@@ -52,7 +52,18 @@ func (e Exec) RunCosign(ctx context.Context, args []string) (*tools.Result, erro
 	return e.Run(ctx, args)
 }
 
-// Configured reports whether tollgate.yaml or the environment names a trusted signer.
+// SigningConfigured reports whether tollgate.yaml or the environment names a signing key or
+// keyless signing.
+func SigningConfigured(c *config.Config, lookup func(string) (string, bool)) bool {
+	if c.Sign.Key != "" || c.Sign.Keyless {
+		return true
+	}
+	s, ok := lookup(EnvKey)
+	return ok && strings.TrimSpace(s) != ""
+}
+
+// Configured reports whether verification has something to trust: a public key (verify.key or
+// $TOLLGATE_COSIGN_PUBLIC_KEY) or a keyless identity.
 func Configured(c *config.Config, lookup func(string) (string, bool)) bool {
 	v := c.Verify
 	if v.Key != "" || v.CertificateIdentity != "" || v.CertificateIdentityRegexp != "" || v.CertificateOIDCIssuer != "" || v.CertificateOIDCIssuerRegexp != "" {

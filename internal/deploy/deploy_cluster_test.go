@@ -42,7 +42,7 @@ func TestDeployDemo(t *testing.T) {
 		t.Errorf("verifier was asked about %q, want the demo image", v.seen)
 	}
 	want := map[string]string{"Namespace/demo": "created", "Deployment/demo/hello": "created", "Service/demo/hello": "created",
-		"NetworkPolicy/demo/hello": "created", "PodDisruptionBudget/demo/hello": "created"}
+		"NetworkPolicy/demo/hello": "created", "NetworkPolicy/demo/default-deny": "created", "PodDisruptionBudget/demo/hello": "created"}
 	if got := actions(rec); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("actions %v, want %v", got, want)
 	}

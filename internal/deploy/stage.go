@@ -41,6 +41,10 @@ func NewStage(newVerifier VerifierFactory) stage.Stage {
 		Short:      "Deploy Kubernetes manifests: verify images, server-side dry-run, server-side apply, wait for rollouts",
 		Flags:      flags,
 		AfterGates: true,
+		OptIn: func(c *config.Config, root string) bool {
+			_, ok := TargetFrom(c, root)
+			return ok
+		},
 		Run: func(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 			return run(ctx, env, newVerifier)
 		},

@@ -94,7 +94,7 @@ func TestRunMicroservices(t *testing.T) {
 			}
 		}
 	}
-	if want := map[string]string{"lint": "fail", "validate": "pass", "score": "fail", "sbom": "skipped", "scan": "skipped"}; !equal(status, want) {
+	if want := map[string]string{"lint": "fail", "validate": "pass", "score": "fail", "policy": "fail", "sbom": "skipped", "scan": "skipped"}; !equal(status, want) {
 		t.Errorf("stages %v, want %v", status, want)
 	}
 	sort.Strings(notes)

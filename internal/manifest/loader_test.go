@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +338,38 @@ func TestHelmChartOutcomes(t *testing.T) {
 				t.Errorf("got %s\nwant %s", g, tt.want)
 			}
 		})
+	}
+}
+
+// A strict walk (a policy library) turns every file it would pass over into bad input at its
+// line, where a normal walk skips it with a note.
+func TestStrictWalk(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"ok.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+		"compose.yaml": "services:\n  web: {image: nginx}\n",
+		"tabs.yaml":    "policies:\n\t- tabs are not YAML\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, strict := range []bool{false, true} {
+		l := &Loader{Root: dir, Strict: strict}
+		docs, err := l.Load(context.Background(), []string{"."})
+		if !strict {
+			if err != nil || len(docs) != 1 || len(l.Skipped) != 2 {
+				t.Errorf("normal walk: %d docs, %d skipped, err %v; want 1, 2, nil", len(docs), len(l.Skipped), err)
+			}
+			continue
+		}
+		if err == nil || !IsInputError(err) || len(l.Skipped) != 0 {
+			t.Fatalf("strict walk: err %v, skipped %v; want an input error and nothing skipped", err, l.Skipped)
+		}
+		for _, want := range []string{"compose.yaml:1", "tabs.yaml:2"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("strict walk error %q does not name %s", err, want)
+			}
+		}
 	}
 }

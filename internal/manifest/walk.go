@@ -37,6 +37,9 @@ type Loader struct {
 	Helm HelmRenderer
 	// Skipped collects, after Walk, every input passed over and why (one note each).
 	Skipped []Skip
+	// Strict makes every file that is passed over bad input instead (file and line): for
+	// directories that must hold nothing but Kubernetes objects, such as a policy library.
+	Strict bool
 
 	root string // Root, absolute (tools run elsewhere than the current directory)
 }
@@ -137,6 +140,12 @@ func (l *Loader) Walk(ctx context.Context, paths []string, fn func([]Document) e
 			docs, skips, err = l.loadKustomization(ctx, u)
 		case unitChart:
 			docs, skips, err = l.loadChart(ctx, u)
+		}
+		if l.Strict && u.kind == unitFile {
+			for _, s := range skips {
+				errs = append(errs, &model.InputError{File: s.File, Line: s.Line, Err: errors.New(s.Reason)})
+			}
+			skips = nil
 		}
 		l.Skipped = append(l.Skipped, skips...)
 		if err != nil {

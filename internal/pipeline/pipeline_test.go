@@ -165,3 +165,27 @@ func TestAfterGates(t *testing.T) {
 		})
 	}
 }
+
+func TestSetUpDropsOptInStagesNotSetUp(t *testing.T) {
+	on := func(*config.Config, string) bool { return true }
+	off := func(*config.Config, string) bool { return false }
+	stages := []stage.Stage{{Name: "lint"}, {Name: "build", OptIn: off}, {Name: "push", OptIn: on}, {Name: "deploy", OptIn: off}}
+	var got []string
+	for _, s := range SetUp(stages, config.Default(), ".") {
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, ",") != "lint,push" {
+		t.Errorf("SetUp kept %v, want lint and push", got)
+	}
+	// The real registry: a default config sets up none of the opt-in stages.
+	for _, k := range []string{"KUBECONFIG", "TOLLGATE_COSIGN_KEY", "TOLLGATE_COSIGN_PUBLIC_KEY"} {
+		t.Setenv(k, "")
+	}
+	got = nil
+	for _, s := range SetUp(Stages(), config.Default(), t.TempDir()) {
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, ",") != "lint,validate,score,policy,sbom,scan" {
+		t.Errorf("default stages %v", got)
+	}
+}

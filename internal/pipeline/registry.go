@@ -6,6 +6,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/attest"
 	"github.com/tollgate-dev/tollgate/internal/build"
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/policy"
@@ -65,6 +66,17 @@ func Select(names []string) ([]stage.Stage, error) {
 		}
 	}
 	return out, nil
+}
+
+// SetUp drops the opt-in stages that the project has not set up (stage.Stage.OptIn).
+func SetUp(stages []stage.Stage, c *config.Config, root string) []stage.Stage {
+	var out []stage.Stage
+	for _, s := range stages {
+		if s.OptIn == nil || s.OptIn(c, root) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func names2(ss []stage.Stage) []string {

@@ -285,5 +285,8 @@ func loadPaths(ctx context.Context, root string, paths []string) ([]manifest.Doc
 	if len(paths) == 0 {
 		return nil, nil
 	}
-	return manifest.Load(ctx, paths, root)
+	// A policy directory holds templates and constraints only: a file there that is not one
+	// (not YAML, a stray config) is the user's mistake, not something to pass over.
+	l := &manifest.Loader{Root: root, Strict: true}
+	return l.Load(ctx, paths)
 }

@@ -22,6 +22,7 @@ func Stage() stage.Stage {
 		Tool:       Tool(),
 		Needs:      []string{"build"},
 		AfterGates: true,
+		OptIn:      func(c *config.Config, _ string) bool { return c.Push.Configured },
 		Usage:      "[IMAGE]",
 		Short:      "Push the built image (or an OCI archive) to push.repository and print its digest",
 		Flags:      flags,

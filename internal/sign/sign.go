@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/cosign"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/stage"
@@ -29,6 +30,7 @@ func Stage() stage.Stage {
 		Tool:       cosign.Tool(),
 		Needs:      []string{"push"},
 		AfterGates: true,
+		OptIn:      func(c *config.Config, _ string) bool { return cosign.SigningConfigured(c, os.LookupEnv) },
 		Usage:      "[IMAGE]",
 		Short:      "Sign an image by digest with cosign (key or keyless); an index along with every platform manifest",
 		Flags:      cosign.SigningFlags,

@@ -90,6 +90,11 @@ type Stage struct {
 	// selected stage without AfterGates has finished, and is skipped unless all of them passed
 	// their gates (skipped ones count as passed). Release stages order among themselves by Needs.
 	AfterGates bool
+	// OptIn, when set, says whether the stage is set up in this project (a build or push
+	// section, a signing key, a cluster to deploy to...). A run that names no stages leaves out
+	// opt-in stages that are not set up, so a plain `tollgate run` shows only what it checks;
+	// named on the command line or in tollgate.yaml's stages, they run and explain a skip.
+	OptIn func(c *config.Config, root string) bool
 	// DirArg makes the positional argument of `tollgate <stage> [DIR]` the project directory
 	// (like `tollgate run [DIR]`) instead of an input of the stage.
 	DirArg bool

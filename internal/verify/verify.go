@@ -31,6 +31,7 @@ func Stage() stage.Stage {
 		Tool:       cosign.Tool(),
 		Needs:      []string{"push", "sign", "attest"},
 		AfterGates: true,
+		OptIn:      func(c *config.Config, _ string) bool { return cosign.Configured(c, os.LookupEnv) },
 		Usage:      "[IMAGE...]",
 		Short:      "Verify images' signatures (every platform manifest) and required attestations with cosign",
 		Flags:      flags,
