@@ -90,3 +90,49 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return nil
 }
+
+// treeDigest is the digest of a walked tree: every entry's relative path and kind, and every
+// file's content. It is memoised by the identities of all the files (see fileDigest), so a tree of
+// thousands of small files (a schema set) costs a walk and a stat per file on a warm run.
+func (m *memo) treeDigest(entries []treeEntry) (string, error) {
+	ids := sha256.New()
+	memoable := m != nil
+	for _, e := range entries {
+		fmt.Fprintf(ids, "%s\x00%s\x00", e.rel, e.kind)
+		if e.kind != "file" || !memoable {
+			continue
+		}
+		id, ok := identity(e.path, e.info)
+		if !ok || time.Since(e.info.ModTime()) <= racyWindow {
+			memoable = false
+			continue
+		}
+		fmt.Fprintf(ids, "%s\n", id)
+	}
+	var memoFile string
+	if memoable {
+		id := hex.EncodeToString(ids.Sum(nil))
+		memoFile = filepath.Join(m.dir, id[:2], "tree-"+id)
+		if b, err := os.ReadFile(memoFile); err == nil {
+			if d := strings.TrimSpace(string(b)); len(d) == 64 {
+				return d, nil
+			}
+		}
+	}
+	h := sha256.New()
+	for _, e := range entries {
+		d := e.kind
+		if e.kind == "file" {
+			var err error
+			if d, err = m.fileDigest(e.path); err != nil {
+				return "", err
+			}
+		}
+		fmt.Fprintf(h, "%s\x00%s\n", e.rel, d)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if memoFile != "" {
+		_ = writeAtomic(memoFile, []byte(sum+"\n"))
+	}
+	return sum, nil
+}

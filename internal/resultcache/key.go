@@ -225,60 +225,68 @@ func (k *Key) Tree(name, dir string, skip func(rel string, d fs.DirEntry) bool) 
 		k.File(name, abs)
 		return
 	}
-	h := sha256.New()
-	err = k.walk(abs, "", skip, func(rel, digest string) {
-		fmt.Fprintf(h, "%s\x00%s\n", rel, digest)
-	}, 0)
+	var entries []treeEntry
+	if err := walkTree(abs, "", skip, &entries, 0); err != nil {
+		k.NotCacheable(fmt.Sprintf("%s: %v", name, err))
+		return
+	}
+	for _, e := range entries {
+		if e.kind == "file" {
+			k.files = append(k.files, e.path)
+		}
+	}
+	d, err := k.memo.treeDigest(entries)
 	if err != nil {
 		k.NotCacheable(fmt.Sprintf("%s: %v", name, err))
 		return
 	}
-	k.parts = append(k.parts, Part{Name: name, Digest: hex.EncodeToString(h.Sum(nil))})
+	k.parts = append(k.parts, Part{Name: name, Digest: d})
 }
 
 // maxLinkDepth stops a walk in a symlink loop.
 const maxLinkDepth = 40
 
-func (k *Key) walk(dir, prefix string, skip func(string, fs.DirEntry) bool, emit func(rel, digest string), depth int) error {
+// treeEntry is one entry of a walked tree: a regular file, a directory, a dangling link or
+// something else (a socket, a device).
+type treeEntry struct {
+	rel, path string
+	kind      string // file, dir, dangling, special:<mode>
+	info      os.FileInfo
+}
+
+// walkTree lists dir's entries in a stable order, following symbolic links like the tools that
+// read the tree.
+func walkTree(dir, prefix string, skip func(string, fs.DirEntry) bool, out *[]treeEntry, depth int) error {
 	if depth > maxLinkDepth {
 		return fmt.Errorf("%s: directories nested too deep (a symlink loop?)", dir)
 	}
-	entries, err := os.ReadDir(dir)
+	list, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
+	sort.Slice(list, func(i, j int) bool { return list[i].Name() < list[j].Name() })
+	for _, e := range list {
 		rel := prefix + e.Name()
 		if skip != nil && skip(rel, e) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		fi, err := os.Stat(p) // follows symlinks, like the tools reading the tree
-		if err != nil {
-			if os.IsNotExist(err) {
-				emit(rel, "dangling")
-				continue
-			}
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil && os.IsNotExist(err):
+			*out = append(*out, treeEntry{rel: rel, path: p, kind: "dangling"})
+		case err != nil:
 			return err
-		}
-		if fi.IsDir() {
-			emit(rel+"/", "dir")
-			if err := k.walk(p, rel+"/", skip, emit, depth+1); err != nil {
+		case fi.IsDir():
+			*out = append(*out, treeEntry{rel: rel + "/", path: p, kind: "dir"})
+			if err := walkTree(p, rel+"/", skip, out, depth+1); err != nil {
 				return err
 			}
-			continue
+		case !fi.Mode().IsRegular():
+			*out = append(*out, treeEntry{rel: rel, path: p, kind: "special:" + fi.Mode().Type().String()})
+		default:
+			*out = append(*out, treeEntry{rel: rel, path: p, kind: "file", info: fi})
 		}
-		if !fi.Mode().IsRegular() {
-			emit(rel, "special:"+fi.Mode().Type().String())
-			continue
-		}
-		d, err := k.memo.fileDigest(p)
-		if err != nil {
-			return err
-		}
-		k.files = append(k.files, p)
-		emit(rel, d)
 	}
 	return nil
 }

@@ -102,6 +102,22 @@ func TestEveryChangeChangesTheKey(t *testing.T) {
 				os.Chtimes(p, fi.ModTime(), fi.ModTime()) // same size, same mtime: only ctime tells
 			},
 		},
+		"a small file in a memoised tree rewritten with the same size and time": {
+			setup: func(t *testing.T, d string) {
+				for _, f := range []string{"schemas/a.json", "schemas/b.json"} {
+					write(t, filepath.Join(d, f), `{"type":"string"}`)
+					old := time.Now().Add(-time.Hour)
+					os.Chtimes(filepath.Join(d, f), old, old) // old enough for the tree to be memoised
+				}
+			},
+			add: func(k *Key, d string) { k.Data("schemas", filepath.Join(d, "schemas")) },
+			change: func(t *testing.T, d string) {
+				p := filepath.Join(d, "schemas/b.json")
+				fi, _ := os.Stat(p)
+				write(t, p, `{"type":"number"}`)
+				os.Chtimes(p, fi.ModTime(), fi.ModTime())
+			},
+		},
 		"a DB file replaced": {
 			setup: func(t *testing.T, d string) { write(t, filepath.Join(d, "trivy.db"), "db v1") },
 			add:   func(k *Key, d string) { k.DataVersion("db", filepath.Join(d, "trivy.db")) },
