@@ -237,14 +237,10 @@ func (c *Cache) Put(k *Key, r *model.StageResult, outDir string) error {
 		return nil
 	}
 	key := k.Sum()
-	raw, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("result cache: encode %s result: %w", r.Stage, err)
-	}
-	var stored model.StageResult
-	_ = json.Unmarshal(raw, &stored)
+	stored := *r // a shallow copy: only top-level fields change
 	stored.Cached, stored.Duration = false, 0
-	if raw, err = json.Marshal(&stored); err != nil {
+	raw, err := json.Marshal(&stored)
+	if err != nil {
 		return fmt.Errorf("result cache: encode %s result: %w", r.Stage, err)
 	}
 	if err := os.MkdirAll(filepath.Join(c.dir, tmpDir), 0o755); err != nil {

@@ -57,6 +57,9 @@ type Runner struct {
 	Timeout time.Duration
 	// OutDir, when set, receives kube-score's raw JSON output as an artifact.
 	OutDir string
+	// Root is the project root the documents' files are relative to; project files kube-score
+	// can read as they are are passed as they are ("" writes every input).
+	Root string
 }
 
 // Score scores the documents with kube-score. Bad options are a *model.InputError; a kube-score
@@ -85,6 +88,10 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		defer os.RemoveAll(dir)
 		files := make([]string, 0, len(inputs))
 		for _, in := range inputs {
+			if in.Path != "" { // a project file kube-score reads where it is
+				files = append(files, in.Path)
+				continue
+			}
 			p := filepath.Join(dir, in.Name)
 			if err := os.WriteFile(p, in.Content, 0o600); err != nil {
 				return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
@@ -101,7 +108,7 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		}
 		return out.ExitCode, out.Stdout, out.Stderr, nil
 	}
-	outcome, err := Run(ctx, o, docs, exec)
+	outcome, err := runIn(ctx, o, r.Root, docs, exec, r.OutDir != "")
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +234,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Progress != nil {
 		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
 	}
-	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir}.Score(ctx, o, docs)
+	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir, Root: env.Root}.Score(ctx, o, docs)
 	if err != nil {
 		return nil, err
 	}
