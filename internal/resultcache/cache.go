@@ -293,11 +293,39 @@ func (c *Cache) Put(k *Key, r *model.StageResult, outDir string) error {
 		}
 	}
 	if c.maxSize > 0 {
-		if _, err := c.Prune(c.maxSize); err != nil {
+		size := int64(len(b))
+		for _, f := range e.Files {
+			size += f.Size
+		}
+		if err := c.account(size); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// usageFile keeps the entries' total size between runs ("<bytes> <unix time of the last full
+// count>"), so a store does not walk every entry; a full count (a prune) runs when the total
+// passes the cap, or when the last one is an hour old (concurrent runs may lose an update).
+const usageFile = "usage"
+
+// account adds a new entry's size to the recorded total and prunes when it passes the cap.
+func (c *Cache) account(size int64) error {
+	var total, at int64
+	b, err := os.ReadFile(filepath.Join(c.dir, usageFile))
+	if err == nil {
+		_, err = fmt.Sscanf(string(b), "%d %d", &total, &at)
+	}
+	switch {
+	case total+size > c.maxSize:
+		// Down to 90%, so the next stores do not each walk the cache again.
+		_, err := c.Prune(c.maxSize / 10 * 9)
+		return err
+	case err != nil || c.now().Sub(time.Unix(at, 0)) > time.Hour:
+		_, err := c.Prune(c.maxSize)
+		return err
+	}
+	return writeAtomic(filepath.Join(c.dir, usageFile), []byte(fmt.Sprintf("%d %d\n", total+size, at)))
 }
 
 // relUnder returns p relative to outDir (slash form) when it lies inside it.

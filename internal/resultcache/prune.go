@@ -2,6 +2,7 @@ package resultcache
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,6 +69,9 @@ func (c *Cache) Prune(maxSize int64) (PruneStats, error) {
 		st.Freed += e.size
 	}
 	now := c.now()
+	if err := os.MkdirAll(c.dir, 0o755); err == nil {
+		_ = writeAtomic(filepath.Join(c.dir, usageFile), []byte(fmt.Sprintf("%d %d\n", total, now.Unix())))
+	}
 	for _, d := range []string{tmpDir, trashDir} {
 		removeOlder(filepath.Join(c.dir, d), now.Add(-staleTemp), false)
 	}

@@ -102,7 +102,7 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		if err != nil {
 			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
 		}
-		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Env: tools.BatchGCEnv(), Timeout: timeout})
 		if err != nil {
 			return 0, nil, nil, err
 		}
