@@ -274,16 +274,41 @@ const inputHeader = "# tollgate score input\n"
 // files on "\n---\n", so a raw text holding a separator must not be passed through.
 func inputContent(d manifest.Document) ([]byte, error) {
 	raw := bytes.ReplaceAll(d.Raw, []byte("\r\n"), []byte("\n"))
-	raw = bytes.TrimPrefix(raw, []byte("---\n"))
+	if first, rest, ok := bytes.Cut(raw, []byte("\n")); ok && isSeparatorLine(first) {
+		raw = rest // a leading `---` (or `--- # comment`) line: kube-score needs none
+	}
 	if len(bytes.TrimSpace(raw)) > 0 && !bytes.Contains(raw, []byte("\n---")) && !bytes.HasPrefix(raw, []byte("---")) {
 		return append([]byte(inputHeader), raw...), nil
 	}
-	if d.Object == nil {
+	obj := d.Object
+	if len(d.Raw) > 0 {
+		// The loader may have read only the header of this document (Loader.Shallow): decode
+		// its text in full before encoding it.
+		full, err := manifest.Parse(d.File, d.Raw)
+		if err != nil {
+			return nil, err
+		}
+		if len(full) != 1 {
+			return nil, fmt.Errorf("document text holds %d documents", len(full))
+		}
+		obj = full[0].Object
+	}
+	if obj == nil {
 		return nil, fmt.Errorf("document has no content")
 	}
-	j, err := json.Marshal(d.Object)
+	j, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode document: %w", err)
 	}
 	return append(append([]byte(inputHeader), j...), '\n'), nil
+}
+
+// isSeparatorLine reports whether a line is a YAML document start with nothing but a comment
+// after it.
+func isSeparatorLine(line []byte) bool {
+	if !bytes.HasPrefix(line, []byte("---")) || (len(line) > 3 && line[3] != ' ' && line[3] != '\t') {
+		return false
+	}
+	rest := bytes.TrimSpace(line[3:])
+	return len(rest) == 0 || rest[0] == '#'
 }

@@ -217,7 +217,12 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
-	l := &manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, o.KubernetesVersion)}
+	// kube-score parses every document itself: a header scan is all it takes to pick and place
+	// the documents, so kube-score starts sooner. The full decode, which finds what the header
+	// scan leaves alone (a syntax error deep in a document), runs beside kube-score, and its
+	// error wins, so bad input is reported as before.
+	helm := manifest.EnvHelm(env, o.KubernetesVersion)
+	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: helm}
 	docs, err := l.Load(ctx, paths)
 	if err != nil {
 		return nil, err // names the file and line; the runner prefixes the stage name
@@ -225,8 +230,16 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if len(docs) == 0 {
 		return nil, noManifests(paths, l.Skipped)
 	}
+	fullErr := make(chan error, 1)
+	go func() {
+		_, err := (&manifest.Loader{Root: env.Root, Helm: helm}).Load(ctx, paths)
+		fullErr <- err
+	}()
 	bin, err := env.Tools.Ensure(ctx, toolName)
 	if err != nil {
+		if ferr := <-fullErr; ferr != nil {
+			return nil, ferr // bad input first: it is what the user fixes first
+		}
 		return nil, &model.ToolError{Tool: toolName, Err: err}
 	}
 	// Ensure has verified the binary's build info against the pin.
@@ -235,6 +248,9 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
 	}
 	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir, Root: env.Root}.Score(ctx, o, docs)
+	if ferr := <-fullErr; ferr != nil {
+		return nil, ferr
+	}
 	if err != nil {
 		return nil, err
 	}
