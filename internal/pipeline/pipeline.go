@@ -205,10 +205,11 @@ func cacheKey(ctx context.Context, env *stage.Env, s stage.Stage) (key *resultca
 // either version); a key that was only waiting for the stage to install its tool or fetch its
 // data is taken as computed after the run.
 func store(ctx context.Context, env *stage.Env, s stage.Stage, before *resultcache.Key, r *model.StageResult) {
-	if env.Cache == nil || before == nil || !resultcache.Storable(r) || (!before.Cacheable() && !before.IsPending()) {
-		if before != nil && !before.Cacheable() {
-			env.Progress(s.Name, "not cached: "+before.Reason())
-		}
+	if env.Cache == nil || before == nil || !resultcache.Storable(r) {
+		return
+	}
+	if !before.Cacheable() && !before.IsPending() {
+		env.Progress(s.Name, "not cached: "+before.Reason())
 		return
 	}
 	after := cacheKey(ctx, env, s)

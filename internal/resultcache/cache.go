@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
@@ -48,6 +49,12 @@ type Cache struct {
 	maxSize int64
 	refresh bool
 	now     func() time.Time
+
+	// self is the digest of Tollgate's own executable, computed once per process however many
+	// stages ask at once.
+	selfOnce sync.Once
+	self     string
+	selfErr  error
 }
 
 // Options tune a cache.

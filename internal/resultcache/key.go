@@ -48,18 +48,33 @@ func (c *Cache) NewKey(stage string) *Key {
 	}
 	k.add("format", fmt.Sprint(formatVersion))
 	k.add("stage", stage)
-	self, err := os.Executable()
-	if err != nil {
-		k.NotCacheable("cannot find Tollgate's own executable: " + err.Error())
-		return k
+	var d string
+	var err error
+	if c != nil {
+		c.selfOnce.Do(func() { c.self, c.selfErr = selfDigest(k.memo) })
+		d, err = c.self, c.selfErr
+	} else {
+		d, err = selfDigest(nil)
 	}
-	d, err := k.memo.fileDigest(self)
 	if err != nil {
-		k.NotCacheable("cannot read Tollgate's own executable: " + err.Error())
+		k.NotCacheable(err.Error())
 		return k
 	}
 	k.parts = append(k.parts, Part{Name: "tollgate", Digest: d})
 	return k
+}
+
+// selfDigest is the SHA-256 of the running executable.
+func selfDigest(m *memo) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("cannot find Tollgate's own executable: %w", err)
+	}
+	d, err := m.fileDigest(self)
+	if err != nil {
+		return "", fmt.Errorf("cannot read Tollgate's own executable: %w", err)
+	}
+	return d, nil
 }
 
 func digestString(s string) string {
