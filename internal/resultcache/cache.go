@@ -55,6 +55,8 @@ type Cache struct {
 	selfOnce sync.Once
 	self     string
 	selfErr  error
+	// inflight dedupes concurrent hashing of one big file (see memo).
+	inflight sync.Map
 }
 
 // Options tune a cache.

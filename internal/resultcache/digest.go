@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,6 +26,15 @@ const racyWindow = 2 * time.Second
 // so a stale memo cannot be hit. A nil memo hashes every time.
 type memo struct {
 	dir string
+	// inflight dedupes concurrent hashing of one file version: sbom and scan key the same image
+	// at the same moment. Shared by every key of a Cache.
+	inflight *sync.Map // file identity -> *pending
+}
+
+type pending struct {
+	once   sync.Once
+	digest string
+	err    error
 }
 
 // fileDigest returns "sha256:<hex>" of the file's content.
@@ -43,6 +53,18 @@ func (m *memo) fileDigest(path string) (string, error) {
 			return d, nil
 		}
 	}
+	if m.inflight != nil {
+		v, _ := m.inflight.LoadOrStore(id, &pending{})
+		p := v.(*pending)
+		p.once.Do(func() { p.digest, p.err = m.hashAndRemember(path, memoFile, id, fi) })
+		return p.digest, p.err
+	}
+	return m.hashAndRemember(path, memoFile, id, fi)
+}
+
+// hashAndRemember hashes a file and memoises the digest unless the file is too fresh to trust
+// its timestamps or changed while it was read.
+func (m *memo) hashAndRemember(path, memoFile, id string, fi os.FileInfo) (string, error) {
 	d, err := hashFile(path)
 	if err != nil {
 		return "", err

@@ -44,7 +44,7 @@ type Key struct {
 func (c *Cache) NewKey(stage string) *Key {
 	k := &Key{}
 	if c != nil {
-		k.memo = &memo{dir: filepath.Join(c.dir, digestsDir)}
+		k.memo = &memo{dir: filepath.Join(c.dir, digestsDir), inflight: &c.inflight}
 	}
 	k.add("format", fmt.Sprint(formatVersion))
 	k.add("stage", stage)

@@ -248,3 +248,24 @@ func TestToolBuildChangesTheKey(t *testing.T) {
 		t.Fatalf("a tool that is not installed: cacheable=%v pending=%v", missing.Cacheable(), missing.IsPending())
 	}
 }
+
+// TestConcurrentKeysOfOneBigFile keys one big file from several goroutines at once (sbom and scan
+// key the same image together): one digest for all, the same as a lone key's.
+func TestConcurrentKeysOfOneBigFile(t *testing.T) {
+	c := New(t.TempDir(), Options{})
+	dir := t.TempDir()
+	p := filepath.Join(dir, "image.tar")
+	write(t, p, strings.Repeat("x", memoMinSize*2))
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	want := keyOf(New(t.TempDir(), Options{}), func(k *Key) { k.File("image", p) }).Sum()
+	sums := make(chan string, 8)
+	for range 8 {
+		go func() { sums <- keyOf(c, func(k *Key) { k.File("image", p) }).Sum() }()
+	}
+	for range 8 {
+		if got := <-sums; got != want {
+			t.Fatalf("concurrent key %s, want %s", got, want)
+		}
+	}
+}
