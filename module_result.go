@@ -119,7 +119,7 @@ func (r *StageReport) Report(
 	if err != nil {
 		return nil, err
 	}
-	return renderRun(format, &model.Run{Version: version, Stages: []*model.StageResult{res}})
+	return renderRun(format, &model.Run{Version: version, Duration: res.Duration, Stages: []*model.StageResult{res}})
 }
 
 // Check returns an error, failing the Dagger call, unless the stage ran and passed its gate: a
