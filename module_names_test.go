@@ -174,25 +174,33 @@ func mainObjectAPI(t *testing.T) (funcs, fields []string) {
 	return funcs, fields
 }
 
-// gqlName is Dagger's field name for a Go name: lower camel case (Sbom -> sbom, ImageRef ->
-// imageRef, SBOM -> sbom).
+// gqlName is Dagger's field name for a Go name, strcase.ToLowerCamel: Sbom -> sbom, ImageRef ->
+// imageRef, SBOM -> sbom, ResultJSON -> resultJson.
 func gqlName(goName string) string {
 	r := []rune(goName)
-	i := 0
-	for i < len(r) && unicode.IsUpper(r[i]) {
-		i++
+	var words []string
+	start := 0
+	for i := 1; i < len(r); i++ {
+		// A capital starts a word after a lower-case letter, or ends a run of capitals when a
+		// lower-case letter follows it (HTTPServer -> HTTP Server), as strcase does.
+		if unicode.IsUpper(r[i]) && (unicode.IsLower(r[i-1]) || (i+1 < len(r) && unicode.IsLower(r[i+1]))) {
+			words = append(words, string(r[start:i]))
+			start = i
+		}
 	}
-	if i > 1 && i < len(r) {
-		i-- // the last capital of a run starts the next word: HTTPServer -> httpServer
+	words = append(words, string(r[start:]))
+	for i, w := range words {
+		w = strings.ToLower(w)
+		if i > 0 && w != "" {
+			w = strings.ToUpper(w[:1]) + w[1:]
+		}
+		words[i] = w
 	}
-	for j := 0; j < i || j == 0; j++ {
-		r[j] = unicode.ToLower(r[j])
-	}
-	return string(r)
+	return strings.Join(words, "")
 }
 
 func TestGQLName(t *testing.T) {
-	for in, want := range map[string]string{"Sbom": "sbom", "ImageRef": "imageRef", "SBOM": "sbom", "HTTPServer": "httpServer", "Run": "run", "Pipeline": "pipeline"} {
+	for in, want := range map[string]string{"Sbom": "sbom", "ImageRef": "imageRef", "SBOM": "sbom", "HTTPServer": "httpServer", "Run": "run", "Pipeline": "pipeline", "ResultJSON": "resultJson", "OfflineDb": "offlineDb"} {
 		if got := gqlName(in); got != want {
 			t.Errorf("gqlName(%q) = %q, want %q", in, got, want)
 		}
