@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
@@ -140,7 +142,35 @@ func (r *StageReport) verdict() string {
 	case string(model.StatusSkipped):
 		return fmt.Sprintf("%s: nothing checked (exit %d): %s", r.Stage, r.ExitCode, r.Summary)
 	}
-	return fmt.Sprintf("%s %s (exit %d): %s", r.Stage, r.Status, r.ExitCode, r.Summary)
+	v := fmt.Sprintf("%s %s (exit %d): %s", r.Stage, r.Status, r.ExitCode, r.Summary)
+	if ids := r.blockingRules(maxRulesInVerdict); ids != "" {
+		v += ": " + ids
+	}
+	return v
+}
+
+// maxRulesInVerdict bounds the rule IDs a failed check names; the reports list every finding.
+const maxRulesInVerdict = 5
+
+// blockingRules names the distinct rules of the blocking findings, at most n, and how many more.
+func (r *StageReport) blockingRules(n int) string {
+	var ids []string
+	more := 0
+	for _, f := range r.Findings {
+		if !f.Blocking || slices.Contains(ids, f.Rule) {
+			continue
+		}
+		if len(ids) == n {
+			more++
+			continue
+		}
+		ids = append(ids, f.Rule)
+	}
+	out := strings.Join(ids, ", ")
+	if more > 0 {
+		out += fmt.Sprintf(" and %d more", more)
+	}
+	return out
 }
 
 func kindOr(kind string) string {

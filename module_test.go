@@ -27,7 +27,7 @@ func TestStageReportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sr.Passed() || sr.Check() == nil || !strings.Contains(sr.Check().Error(), "lint fail (exit 1)") {
+	if sr.Passed() || sr.Check() == nil || !strings.HasSuffix(sr.Check().Error(), "lint fail (exit 1): 1 finding(s) at or above HIGH: R1") {
 		t.Errorf("failed stage passes: %+v", sr)
 	}
 	if sr.ExitCode != 1 || sr.ErrorKind != "" || sr.DurationMs != 1500 {
@@ -86,6 +86,20 @@ func TestStageReportSkipped(t *testing.T) {
 	err := sr.Check()
 	if err == nil || !strings.Contains(err.Error(), "lint: nothing checked (exit 2): nothing to check: Dockerfile not found") {
 		t.Errorf("check of a skipped stage = %v", err)
+	}
+}
+
+// A failed check names the blocking rules (the first few), so a CI log says what to fix.
+func TestStageReportNamesBlockingRules(t *testing.T) {
+	res := &model.StageResult{Stage: "scan", Status: model.StatusFail, Summary: "7 finding(s) at or above HIGH"}
+	for i, id := range []string{"CVE-1", "CVE-2", "CVE-2", "CVE-3", "CVE-4", "CVE-5", "CVE-6", "CVE-7"} {
+		res.Findings = append(res.Findings, model.Finding{RuleID: id, Severity: model.SeverityHigh, Blocking: i != 3})
+	}
+	res.Findings = append(res.Findings, model.Finding{RuleID: "CVE-LOW", Severity: model.SeverityLow})
+	sr, _ := newStageReport(res)
+	msg := sr.Check().Error()
+	if !strings.HasSuffix(msg, ": CVE-1, CVE-2, CVE-4, CVE-5, CVE-6 and 1 more") || strings.Contains(msg, "CVE-3") || strings.Contains(msg, "CVE-LOW") {
+		t.Errorf("check message = %q", msg)
 	}
 }
 
