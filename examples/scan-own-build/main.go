@@ -42,7 +42,7 @@ func (m *Myapp) Build(
 }
 
 // Gate builds the app's container and scans it with Tollgate; it fails, as the check of a
-// release pipeline should, unless the scan's gate passes. It returns the scan's summary.
+// release pipeline should, unless the scan's gate passes. It returns the scan's Markdown summary.
 func (m *Myapp) Gate(
 	ctx context.Context,
 	// Base image of the app.
@@ -57,5 +57,5 @@ func (m *Myapp) Gate(
 	if err := report.Check(ctx); err != nil {
 		return "", fmt.Errorf("myapp: %w", err)
 	}
-	return report.Summary(ctx)
+	return report.Report(dagger.TollgateStageReportReportOpts{Format: "markdown"}).Contents(ctx)
 }
