@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"dagger/myapp/internal/dagger"
 )
@@ -54,8 +53,9 @@ func (m *Myapp) Gate(
 ) (string, error) {
 	report := dag.Tollgate(dagger.TollgateOpts{Source: m.Source}).
 		Scan(dagger.TollgateScanOpts{Image: m.Build(base), OfflineDb: offlineDb})
+	// Check fails the call with the stage's verdict, e.g. "scan fail (exit 1): ...: CVE-...".
 	if err := report.Check(ctx); err != nil {
-		return "", fmt.Errorf("myapp: %w", err)
+		return "", err
 	}
 	return report.Report(dagger.TollgateStageReportReportOpts{Format: "markdown"}).Contents(ctx)
 }
