@@ -40,6 +40,9 @@ dg() { local dir=$1; shift; (cd "$dir" && dagger --progress=plain "$@") >"$LOG" 
 # has FILE PYTHON-EXPR: the expression holds for the JSON document d in FILE.
 has() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>>"$LOG"; }
 logged() { grep -q -- "$1" "$LOG"; }
+# failed_with PATTERN: the call's final error (from "Error: " to the end; it may span lines and
+# follow an export's output on the same line) matches PATTERN.
+failed_with() { sed -n '/Error: /,$p' "$LOG" | grep -q -- "$1"; }
 
 echo "== fixtures: offline trivy DB, fixture images, user projects in $WORK"
 go run ./internal/trivydb/cmd/buildtestdb -cache-dir "$WORK/trivy-db" >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; exit 2; }
@@ -86,7 +89,7 @@ else bad "lint of a planted root Dockerfile fails the gate" "no blocking TG-DF-0
 
 if dg "$WORK/bad" check -m "$MOD"; then
   bad "dagger check -m fails on the caller's planted Dockerfile" "passed"
-elif logged 'lint fail (exit 1)' && logged 'TG-DF-010'; then
+elif failed_with 'lint fail (exit 1).*TG-DF-010'; then
   ok "dagger check -m from another project fails on its planted Dockerfile (TG-DF-010)"
 else bad "dagger check -m fails on the caller's planted Dockerfile" "failed for another reason"; fi
 
@@ -101,7 +104,7 @@ else bad "run on the demo: lint, validate and score ran and passed" "see tollgat
 
 if dg "$WORK/empty" check -m "$MOD"; then
   bad "dagger check on a project with nothing to check fails" "passed vacuously"
-elif logged 'nothing to check (exit 2)' && logged '--source=DIR'; then
+elif failed_with 'nothing to check (exit 2)' && failed_with '--source=DIR'; then
   ok "dagger check on a project with nothing to check fails, saying how to point Tollgate at inputs"
 else bad "dagger check on a project with nothing to check fails" "not with 'nothing to check'"; fi
 
@@ -114,7 +117,7 @@ cp -r "$WORK/bad/." "$TC/"
 tar -C "$MOD" --exclude=./.git --exclude=./examples -cf - . | tar -C "$TC/.tollgate/module" -xf -
 if dg "$TC" init && dg "$TC" toolchain install ./.tollgate/module; then
   if dg "$TC" check; then bad "toolchain: dagger check fails on the planted Dockerfile" "passed"
-  elif logged 'TG-DF-010'; then ok "toolchain: dagger check fails on the project's planted Dockerfile (TG-DF-010)"
+  elif failed_with 'TG-DF-010'; then ok "toolchain: dagger check fails on the project's planted Dockerfile (TG-DF-010)"
   else bad "toolchain: dagger check fails on the planted Dockerfile" "failed for another reason"; fi
   cp "$WORK/demo/Dockerfile" "$TC/Dockerfile"
   if dg "$TC" check; then ok "toolchain: dagger check passes once the Dockerfile is fixed"
@@ -140,11 +143,11 @@ if needreg "the CI script: one run keeps every report and the SBOMs, then fails 
     has "$R/sbom.cdx.json" 'd["bomFormat"]=="CycloneDX" and d["specVersion"]=="1.6" and len(d["components"])>3' &&
     has "$R/tollgate.sarif" 'd["version"]=="2.1.0"' &&
     grep -q 'Tollgate: FAIL' "$R/summary.md" && grep -q '<testsuites' "$R/junit.xml" && [ -s "$R/report.txt" ] &&
-    grep '^Error' "$LOG" | grep -q 'scan fail (exit 1).*CVE-2024-5535'; then
+    failed_with 'scan fail (exit 1).*CVE-2024-5535'; then
     ok "the CI script (toolchain): one run exports every report and both SBOMs (subject pinned by digest), then fails on the scan gate with CVE-2024-5535"
   else bad "the CI script: reports, SBOMs and the scan gate's failure" "see $TC/tollgate-reports"; fi
   if dg "$TC" check; then bad "toolchain: dagger check scans the image tollgate.yaml names" "passed"
-  elif grep '^Error' "$LOG" | grep -q 'scan fail (exit 1).*CVE-2024-5535'; then
+  elif failed_with 'scan fail (exit 1).*CVE-2024-5535'; then
     ok "toolchain: dagger check scans the image tollgate.yaml names and fails on CVE-2024-5535"
   else bad "toolchain: dagger check scans the image tollgate.yaml names" "failed for another reason"; fi
 fi
@@ -161,7 +164,7 @@ if needreg "sbom of a missing image fails, writes nothing"; then
   rm -f "$WORK/missing.spdx.json"
   if dg "$WORK/demo" call -m "$MOD" sbom --image-ref="$REG/tollgate-e2e/missing:1" spdx export --path="$WORK/missing.spdx.json"; then
     bad "sbom of a missing image fails" "exit 0"
-  elif [ ! -e "$WORK/missing.spdx.json" ] && logged 'no SBOM: sbom: input error (exit 2)' && ! logged '<nil>'; then
+  elif [ ! -e "$WORK/missing.spdx.json" ] && failed_with 'no SBOM: sbom: input error (exit 2)' && ! logged '<nil>'; then
     ok "sbom of a missing image fails (input error, exit class 2) and writes no file"
   else bad "sbom of a missing image fails, writes nothing"; fi
 fi
@@ -169,7 +172,7 @@ fi
 if needreg "scan of a container (the engine pulls it) fails the gate with the planted CVE"; then
   if dg "$WORK/demo" call -m "$MOD" scan --image="$VULN" --offline-db="$WORK/trivy-db" check; then
     bad "scan of the vulnerable container fails the gate" "passed"
-  elif grep '^Error' "$LOG" | grep -q 'scan fail (exit 1).*CVE-2024-5535' && ! grep '^Error' "$LOG" | grep -q '/tollgate/'; then
+  elif failed_with 'scan fail (exit 1).*CVE-2024-5535' && ! failed_with '/tollgate/'; then
     ok "scan of a container fails the gate with CVE-2024-5535, no internal paths in the message"
   else bad "scan of the vulnerable container fails the gate" "not the gate, or an internal path"; fi
 fi
@@ -180,11 +183,11 @@ if needreg "scan of the clean image passes"; then
 fi
 
 if dg "$WORK/demo" call -m "$MOD" scan --image-ref=127.0.0.1:5000/app:1 check; then bad "scan of a 127.0.0.1 reference is refused" "passed"
-elif logged 'loopback' && logged 'input error (exit 2)'; then ok "scan of a 127.0.0.1 reference is refused as input, naming the loopback problem"
+elif failed_with 'loopback' && failed_with 'input error (exit 2)'; then ok "scan of a 127.0.0.1 reference is refused as input, naming the loopback problem"
 else bad "scan of a 127.0.0.1 reference is refused"; fi
 
 if dg "$WORK/demo" call -m "$MOD" scan --image-ref=registry.example/app:1 --registry-username=ci check; then bad "scan: a username without a password is refused" "passed"
-elif logged 'go together'; then ok "scan: a username without a password is refused, like sbom"
+elif failed_with 'go together'; then ok "scan: a username without a password is refused, like sbom"
 else bad "scan: a username without a password is refused"; fi
 
 if needreg "registry password stays secret"; then
@@ -200,7 +203,7 @@ echo "== a module of your own that imports Tollgate (examples/scan-own-build)"
 if needreg "example module gates its own container"; then
   if dg "$MOD/examples/scan-own-build" call gate --base="$VULN" --offline-db="$WORK/trivy-db"; then
     bad "example: gate fails on a vulnerable base" "passed"
-  elif grep '^Error' "$LOG" | grep -q 'scan fail (exit 1).*CVE-2024-5535'; then
+  elif failed_with 'scan fail (exit 1).*CVE-2024-5535'; then
     ok "example module: Scan of its own built container fails the gate with CVE-2024-5535"
   else bad "example: gate fails on a vulnerable base" "not the gate"; fi
   if dg "$MOD/examples/scan-own-build" call gate --base="$CLEAN" --offline-db="$WORK/trivy-db" && logged 'Tollgate: PASS'; then
