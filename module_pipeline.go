@@ -86,8 +86,10 @@ func (m *Tollgate) Run(
 }
 
 // moduleStage is one stage of Run. Adding a stage to the module's pipeline is one entry in
-// runStages: its name (as in tollgate.yaml stages), when it has nothing to work on, whether it
-// is a release stage, and how it runs.
+// runStages: its name (as in tollgate.yaml stages), when it has nothing to work on, what it
+// needs, whether it is a release stage, and how it runs. A build stage hands its container to
+// sbom and scan with in.setBuiltImage (and those list it in their needs); a release stage
+// (push, sign, deploy) sets afterGates.
 type moduleStage struct {
 	name string
 	// skip says why the stage has nothing to work on in this run ("" when it runs), e.g. no image.
@@ -136,6 +138,26 @@ type runInputs struct {
 	mu       sync.Mutex
 	resolved map[string]*resolvedImage // by configured image ("" for the arguments)
 	sboms    *dagger.Directory
+	built    *dagger.Container // the image a build stage produced in this run
+}
+
+// setBuiltImage is how a build stage hands its container to the image stages (which list it in
+// their needs): without an image argument, sbom and scan describe it.
+func (in *runInputs) setBuiltImage(ctr *dagger.Container) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.built = ctr
+}
+
+// args are the image arguments of the run, with the built image standing in for a missing one.
+func (in *runInputs) args() imageArgs {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	a := in.image
+	if a.ctr == nil && a.ref == "" && in.built != nil {
+		a.ctr = in.built
+	}
+	return a
 }
 
 // resolvedImage is one image resolution, done once however many stages ask for it.
@@ -145,9 +167,11 @@ type resolvedImage struct {
 	err  error
 }
 
-// hasImage is true when the run has an image for the stage: an argument or one in tollgate.yaml.
+// hasImage is true when the run has an image for the stage: an argument, a built one, or one in
+// tollgate.yaml.
 func (in *runInputs) hasImage(stage string) bool {
-	return in.image.ctr != nil || in.image.ref != "" || in.configuredImage(stage) != ""
+	a := in.args()
+	return a.ctr != nil || a.ref != "" || in.configuredImage(stage) != ""
 }
 
 // configuredImage is the image tollgate.yaml names for a stage: sbom.image (else scan.image) for
@@ -162,8 +186,8 @@ func (in *runInputs) configuredImage(stage string) string {
 // imageFor resolves a stage's image once per run: sbom and scan describe the same image, pinned
 // by digest once (unless tollgate.yaml gives the SBOM an image of its own).
 func (in *runInputs) imageFor(ctx context.Context, m *Tollgate, stage string) (*imageInput, error) {
-	key := ""
-	if in.image.ctr == nil && in.image.ref == "" {
+	a, key := in.args(), ""
+	if a.ctr == nil && a.ref == "" {
 		key = in.configuredImage(stage)
 	}
 	in.mu.Lock()
@@ -176,7 +200,7 @@ func (in *runInputs) imageFor(ctx context.Context, m *Tollgate, stage string) (*
 		in.resolved[key] = r
 	}
 	in.mu.Unlock()
-	r.once.Do(func() { r.img, r.err = m.resolveImage(ctx, stage, in.image, key) })
+	r.once.Do(func() { r.img, r.err = m.resolveImage(ctx, stage, a, key) })
 	return r.img, r.err
 }
 
@@ -211,20 +235,22 @@ func runAll(ctx context.Context, m *Tollgate, stages []moduleStage, in *runInput
 	runOne := func(i int) {
 		s := stages[i]
 		defer close(done[s.name])
-		if why := stageSkip(s, in); why != "" {
-			out[i] = skipped(s.name, why)
-			return
-		}
 		for _, n := range s.needs {
 			j := index(n)
 			if j < 0 {
 				continue
 			}
 			<-done[n]
-			if r := out[j]; r == nil || r.Status != string(model.StatusPass) {
+			// A need that failed blocks; one that was skipped (e.g. nothing to build) does not.
+			if r := out[j]; r == nil || (r.Status != string(model.StatusPass) && r.Status != string(model.StatusSkipped)) {
 				out[i] = skipped(s.name, n+" did not pass")
 				return
 			}
+		}
+		// After the needs: what a stage has to work on may come from one of them (a built image).
+		if why := stageSkip(s, in); why != "" {
+			out[i] = skipped(s.name, why)
+			return
 		}
 		start := time.Now()
 		r, err := s.run(ctx, m, in)

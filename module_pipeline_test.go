@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/dagger"
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
 
@@ -214,5 +215,33 @@ func TestRunAll(t *testing.T) {
 	runAll(context.Background(), nil, stages, &runInputs{cfg: config.Default()}, out)
 	if out[2].Status != "pass" || out[4].Status != "pass" || !releaseRan.Load() {
 		t.Errorf("all gates passed: c %+v, deploy %+v", out[2], out[4])
+	}
+}
+
+// A build stage hands its container to the image stages that need it; without a build (skipped)
+// and without an image argument they are skipped, not blocked.
+func TestRunAllBuiltImage(t *testing.T) {
+	var sawImage atomic.Bool
+	stages := []moduleStage{
+		{name: "build", run: func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error) {
+			in.setBuiltImage(&dagger.Container{})
+			return result("build", model.StatusPass, ""), nil
+		}},
+		{name: "scan", needs: []string{"build"}, skip: noImage("scan"), run: func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error) {
+			sawImage.Store(in.args().ctr != nil)
+			return result("scan", model.StatusPass, ""), nil
+		}},
+	}
+	out := make([]*StageReport, 2)
+	runAll(context.Background(), nil, stages, &runInputs{cfg: config.Default()}, out)
+	if out[1].Status != "pass" || !sawImage.Load() {
+		t.Errorf("scan did not get the built image: %+v", out[1])
+	}
+	cfg := config.Default()
+	cfg.Stages = []string{"scan"} // build not selected: skipped
+	out = make([]*StageReport, 2)
+	runAll(context.Background(), nil, stages, &runInputs{cfg: cfg}, out)
+	if out[0].Status != "skipped" || out[1].Status != "skipped" || !strings.Contains(out[1].Summary, "no image given") {
+		t.Errorf("without a build: build %+v, scan %+v", out[0], out[1])
 	}
 }
