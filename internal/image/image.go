@@ -103,6 +103,7 @@ func OpenWithLimits(ctx context.Context, input, workDir string, lim Limits) (*So
 type opener struct {
 	workDir string
 	lim     Limits
+	creds   *Credentials // nil: CredentialsFromEnv
 }
 
 // Explicit scheme prefixes a user may give (syft's spelling); they skip the guessing.

@@ -87,6 +87,9 @@ func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source
 		return nil, &model.InputError{Err: fmt.Errorf("image %q is neither an existing file or directory nor a valid registry reference: %v", input, err)}
 	}
 	creds := CredentialsFromEnv()
+	if o.creds != nil {
+		creds = *o.creds
+	}
 	kc := authn.NewMultiKeychain(envKeychain{registry: r.Context().RegistryStr(), creds: creds}, authn.DefaultKeychain)
 	if creds.Set() {
 		// Explicit credentials win over the docker config for the image's registry.
@@ -150,6 +153,14 @@ func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source
 		src.Note = joinNote(fmt.Sprintf("resolved %s to %s", input, src.Digest), src.Note)
 	}
 	return src, nil
+}
+
+// OpenRegistry resolves a registry reference with the given credentials instead of the
+// TOLLGATE_REGISTRY_* environment, for callers that hold credentials per registry (tollgate
+// serve). Empty credentials fall back to the docker config, else anonymous access.
+func OpenRegistry(ctx context.Context, ref string, creds Credentials, lim Limits) (*Source, error) {
+	o := &opener{lim: lim, creds: &creds}
+	return o.openRegistry(ctx, ref, ref)
 }
 
 // registryErr says whose fault a registry failure is: a missing image or refused credentials

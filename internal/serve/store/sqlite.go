@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+)
+
+var sqliteDialect = dialect{name: "sqlite", pk: "INTEGER PRIMARY KEY AUTOINCREMENT"}
+
+// OpenSQLite opens (creating if needed) a SQLite store at path: WAL journal, FULL sync (an
+// acknowledged event survives a crash or power loss), immediate write transactions. One
+// process owns the file (a lock file beside it); work that process left running when it died
+// is given back to the queue at open.
+func OpenSQLite(ctx context.Context, path string) (Store, error) {
+	if path == "" {
+		return nil, errors.New("store: empty SQLite path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("store: %s is in use by another tollgate serve process (SQLite serves one instance; use PostgreSQL to run several): %w", path, err)
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// One writer at a time is SQLite's model; a few connections let readers run beside it.
+	db.SetMaxOpenConns(4)
+	s := &sqlStore{db: db, d: sqliteDialect, closeFn: lock.Close}
+	if err := migrate(ctx, db, sqliteDialect); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	// This process holds the file lock, so anything still marked running was left by a process
+	// that died: give it back now rather than after its lease.
+	if _, err := db.ExecContext(ctx, `UPDATE jobs SET lease_until = 0 WHERE state = 'running'`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: recover jobs: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE notifications SET lease_until = 0 WHERE state = 'sending'`); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store: recover notifications: %w", err)
+	}
+	return s, nil
+}
