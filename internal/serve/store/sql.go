@@ -223,7 +223,7 @@ func (s *sqlStore) Finish(ctx context.Context, job *Job, res *Result, now time.T
 	}
 	var scanID int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.ownJob(ctx, tx, job, `state = 'done', owner = NULL, last_error = '', updated_at = ?`, t); err != nil {
+		if err := s.ownJob(ctx, tx, job, `state = 'done', last_error = '', updated_at = ?`, t); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO scans (image_id, job_id, kind, started_at, finished_at, tools, db_version, platform, counts, findings, report)
