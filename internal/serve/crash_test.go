@@ -86,13 +86,18 @@ notify:
 		refs = append(refs, reg.Push(t, mustVariant(t, i), "crash/app", fmt.Sprintf("v%d", i)))
 	}
 	// Kill once a job has finished (its notification is out), one runs and others are queued.
+	var inFlight []int64
 	servetest.WaitFor(t, 4*time.Minute, "one job done, one running, one queued", func() bool {
 		if len(hook.Requests()) < 1 {
 			return false
 		}
 		state := map[string]int{}
+		inFlight = nil
 		for _, j := range jobs(t, base) {
 			state[j.State]++
+			if j.State == "running" {
+				inFlight = append(inFlight, j.ID)
+			}
 		}
 		return state["running"] >= 1 && state["queued"] >= 1
 	})
@@ -101,6 +106,10 @@ notify:
 	t.Logf("killed with %d notification(s) delivered", before)
 
 	startChild(t, cfgPath, logPath)
+	servetest.WaitFor(t, time.Minute, "the restarted service to answer", func() bool {
+		code, _ := getNoFail(base + "/healthz")
+		return code == 200
+	})
 	waitScanned(t, base, 4*time.Minute, "", refs...)
 	servetest.WaitFor(t, time.Minute, "a notification per image", func() bool { return len(hook.Requests()) >= n })
 	time.Sleep(time.Second)
@@ -130,6 +139,12 @@ notify:
 			scans++
 			if j.State != "done" {
 				t.Errorf("job after restart: %+v", j)
+			}
+			for _, id := range inFlight {
+				// The attempt the kill cut short counts; the job ran again and finished.
+				if j.ID == id && j.Attempts != 2 {
+					t.Errorf("job %d was running at the kill: %d attempts, want 2", id, j.Attempts)
+				}
 			}
 		}
 	}
