@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/chromedp/chromedp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tollgate-dev/tollgate/internal/serve/ingest"
 	"github.com/tollgate-dev/tollgate/internal/serve/notify"
