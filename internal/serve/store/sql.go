@@ -81,64 +81,89 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *sqlStore) Ingest(ctx context.Context, pushes []Push, now time.Time) ([]IngestResult, error) {
 	out := make([]IngestResult, len(pushes))
 	t := ms(now)
+	// A batch often names one digest many times (one push under many tags, or a burst of
+	// notifications): write each image, tag and job once, and every event row in bulk.
+	type group struct {
+		p     Push
+		count int
+		tags  []string
+		idx   []int
+	}
+	var groups []*group
+	byRef := map[string]*group{}
+	for i, p := range pushes {
+		g := byRef[p.Ref()]
+		if g == nil {
+			g = &group{p: p}
+			byRef[p.Ref()] = g
+			groups = append(groups, g)
+		}
+		g.count++
+		g.idx = append(g.idx, i)
+		if p.Tag != "" {
+			g.tags = append(g.tags, p.Tag)
+		}
+		if g.p.MediaType == "" {
+			g.p.MediaType = p.MediaType
+		}
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		upsert, err := tx.PrepareContext(ctx, s.q(`INSERT INTO images (ref, registry, repository, digest, media_type, status, first_seen, last_pushed, pushes)
-			VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, 1)
-			ON CONFLICT (ref) DO UPDATE SET last_pushed = excluded.last_pushed, pushes = images.pushes + 1,
-				media_type = CASE WHEN images.media_type = '' THEN excluded.media_type ELSE images.media_type END
-			RETURNING id`))
-		if err != nil {
-			return err
-		}
-		defer upsert.Close()
-		tag, err := tx.PrepareContext(ctx, s.q(`INSERT INTO tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		defer tag.Close()
-		event, err := tx.PrepareContext(ctx, s.q(`INSERT INTO events (image_id, source, event_id, tag, received_at) VALUES (?, ?, ?, ?, ?)`))
-		if err != nil {
-			return err
-		}
-		defer event.Close()
-		// A scan is queued unless the digest has a pending or running job, or was scanned
-		// already; a digest whose scans all failed is tried again on its next push.
-		job, err := tx.PrepareContext(ctx, s.q(`INSERT INTO jobs (image_id, kind, state, attempts, run_after, created_at, updated_at, reason)
-			SELECT ?, 'scan', 'queued', 0, ?, ?, ?, 'push' WHERE NOT EXISTS (
-				SELECT 1 FROM jobs WHERE image_id = ? AND (state IN ('queued', 'running') OR state = 'done'))
-			ON CONFLICT DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		defer job.Close()
-		requeued, err := tx.PrepareContext(ctx, s.q(`UPDATE images SET status = 'queued' WHERE id = ? AND status = 'failed'`))
-		if err != nil {
-			return err
-		}
-		defer requeued.Close()
-		for i, p := range pushes {
+		ids := map[string]int64{}
+		for _, g := range groups {
+			p := g.p
 			var id int64
-			if err := upsert.QueryRowContext(ctx, p.Ref(), p.Registry, p.Repository, p.Digest, p.MediaType, t, t).Scan(&id); err != nil {
+			if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO images (ref, registry, repository, digest, media_type, status, first_seen, last_pushed, pushes)
+				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+				ON CONFLICT (ref) DO UPDATE SET last_pushed = excluded.last_pushed, pushes = images.pushes + excluded.pushes,
+					media_type = CASE WHEN images.media_type = '' THEN excluded.media_type ELSE images.media_type END
+				RETURNING id`), p.Ref(), p.Registry, p.Repository, p.Digest, p.MediaType, t, t, g.count).Scan(&id); err != nil {
 				return fmt.Errorf("record %s: %w", p.Ref(), err)
 			}
-			if p.Tag != "" {
-				if _, err := tag.ExecContext(ctx, id, p.Tag); err != nil {
+			ids[p.Ref()] = id
+			seen := map[string]bool{}
+			for _, tag := range g.tags {
+				if seen[tag] {
+					continue
+				}
+				seen[tag] = true
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`), id, tag); err != nil {
 					return fmt.Errorf("record tag of %s: %w", p.Ref(), err)
 				}
 			}
-			if _, err := event.ExecContext(ctx, id, p.Source, p.EventID, p.Tag, t); err != nil {
-				return fmt.Errorf("record event for %s: %w", p.Ref(), err)
-			}
-			res, err := job.ExecContext(ctx, id, t, t, t, id)
+			// A scan is queued unless the digest has a pending or running job, or was scanned
+			// already; a digest whose scans all failed is tried again on its next push.
+			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (image_id, kind, state, attempts, run_after, created_at, updated_at, reason)
+				SELECT ?, 'scan', 'queued', 0, ?, ?, ?, 'push' WHERE NOT EXISTS (
+					SELECT 1 FROM jobs WHERE image_id = ? AND state IN ('queued', 'running', 'done'))
+				ON CONFLICT DO NOTHING`), id, t, t, t, id)
 			if err != nil {
 				return fmt.Errorf("queue %s: %w", p.Ref(), err)
 			}
 			n, _ := res.RowsAffected()
-			out[i] = IngestResult{ImageID: id, Queued: n > 0}
+			for k, i := range g.idx {
+				out[i] = IngestResult{ImageID: id, Queued: n > 0 && k == 0}
+			}
 			if n > 0 {
-				if _, err := requeued.ExecContext(ctx, id); err != nil {
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE images SET status = 'queued' WHERE id = ? AND status = 'failed'`), id); err != nil {
 					return err
 				}
+			}
+		}
+		const rows = 100
+		for start := 0; start < len(pushes); start += rows {
+			chunk := pushes[start:min(start+rows, len(pushes))]
+			var b strings.Builder
+			b.WriteString(`INSERT INTO events (image_id, source, event_id, tag, received_at) VALUES `)
+			args := make([]any, 0, 5*len(chunk))
+			for i, p := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString("(?, ?, ?, ?, ?)")
+				args = append(args, ids[p.Ref()], p.Source, p.EventID, p.Tag, t)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
+				return fmt.Errorf("record events: %w", err)
 			}
 		}
 		return nil
