@@ -276,3 +276,17 @@ func waitScanned(t *testing.T, base string, timeout time.Duration, notDB string,
 	})
 	return last
 }
+
+// postImage submits ref through the plain endpoint and returns the status.
+func postImage(t *testing.T, base, ref string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/images", strings.NewReader(`{"image":"`+ref+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
