@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
@@ -50,6 +51,7 @@ type sqlStore struct {
 	db      *sql.DB
 	d       dialect
 	closeFn func() error
+	stmts   sync.Map // query -> *sql.Stmt, prepared once (the hot ingest path)
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }
@@ -64,6 +66,23 @@ func fromMs(v int64) time.Time {
 }
 
 func (s *sqlStore) q(query string) string { return s.d.rebind(query) }
+
+// prepared returns query prepared once for the store, bound to tx: parsing SQL is a large part
+// of a small transaction's cost.
+func (s *sqlStore) prepared(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(query); ok {
+		return tx.StmtContext(ctx, v.(*sql.Stmt)), nil
+	}
+	st, err := s.db.PrepareContext(ctx, s.q(query))
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = v.(*sql.Stmt)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
 
 // inTx runs fn in a transaction and commits it.
 func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
@@ -108,34 +127,50 @@ func (s *sqlStore) Ingest(ctx context.Context, pushes []Push, now time.Time) ([]
 		}
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		upsert, err := s.prepared(ctx, tx, `INSERT INTO images (ref, registry, repository, digest, media_type, status, first_seen, last_pushed, pushes)
+			VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+			ON CONFLICT (ref) DO UPDATE SET last_pushed = excluded.last_pushed, pushes = images.pushes + excluded.pushes,
+				media_type = CASE WHEN images.media_type = '' THEN excluded.media_type ELSE images.media_type END
+			RETURNING id`)
+		if err != nil {
+			return err
+		}
+		tag, err := s.prepared(ctx, tx, `INSERT INTO tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		// A scan is queued unless the digest has a pending, running or finished scan; a
+		// digest whose scans all failed is tried again on its next push.
+		job, err := s.prepared(ctx, tx, `INSERT INTO jobs (image_id, kind, state, attempts, run_after, created_at, updated_at, reason)
+			SELECT ?, 'scan', 'queued', 0, ?, ?, ?, 'push' WHERE NOT EXISTS (
+				SELECT 1 FROM jobs WHERE image_id = ? AND state IN ('queued', 'running', 'done'))
+			ON CONFLICT DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		event, err := s.prepared(ctx, tx, `INSERT INTO events (image_id, source, event_id, tag, received_at) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
 		ids := map[string]int64{}
 		for _, g := range groups {
 			p := g.p
 			var id int64
-			if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO images (ref, registry, repository, digest, media_type, status, first_seen, last_pushed, pushes)
-				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
-				ON CONFLICT (ref) DO UPDATE SET last_pushed = excluded.last_pushed, pushes = images.pushes + excluded.pushes,
-					media_type = CASE WHEN images.media_type = '' THEN excluded.media_type ELSE images.media_type END
-				RETURNING id`), p.Ref(), p.Registry, p.Repository, p.Digest, p.MediaType, t, t, g.count).Scan(&id); err != nil {
+			if err := upsert.QueryRowContext(ctx, p.Ref(), p.Registry, p.Repository, p.Digest, p.MediaType, t, t, g.count).Scan(&id); err != nil {
 				return fmt.Errorf("record %s: %w", p.Ref(), err)
 			}
 			ids[p.Ref()] = id
 			seen := map[string]bool{}
-			for _, tag := range g.tags {
-				if seen[tag] {
+			for _, tg := range g.tags {
+				if seen[tg] {
 					continue
 				}
-				seen[tag] = true
-				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO tags (image_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING`), id, tag); err != nil {
+				seen[tg] = true
+				if _, err := tag.ExecContext(ctx, id, tg); err != nil {
 					return fmt.Errorf("record tag of %s: %w", p.Ref(), err)
 				}
 			}
-			// A scan is queued unless the digest has a pending or running job, or was scanned
-			// already; a digest whose scans all failed is tried again on its next push.
-			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (image_id, kind, state, attempts, run_after, created_at, updated_at, reason)
-				SELECT ?, 'scan', 'queued', 0, ?, ?, ?, 'push' WHERE NOT EXISTS (
-					SELECT 1 FROM jobs WHERE image_id = ? AND state IN ('queued', 'running', 'done'))
-				ON CONFLICT DO NOTHING`), id, t, t, t, id)
+			res, err := job.ExecContext(ctx, id, t, t, t, id)
 			if err != nil {
 				return fmt.Errorf("queue %s: %w", p.Ref(), err)
 			}
@@ -149,21 +184,9 @@ func (s *sqlStore) Ingest(ctx context.Context, pushes []Push, now time.Time) ([]
 				}
 			}
 		}
-		const rows = 100
-		for start := 0; start < len(pushes); start += rows {
-			chunk := pushes[start:min(start+rows, len(pushes))]
-			var b strings.Builder
-			b.WriteString(`INSERT INTO events (image_id, source, event_id, tag, received_at) VALUES `)
-			args := make([]any, 0, 5*len(chunk))
-			for i, p := range chunk {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("(?, ?, ?, ?, ?)")
-				args = append(args, ids[p.Ref()], p.Source, p.EventID, p.Tag, t)
-			}
-			if _, err := tx.ExecContext(ctx, s.q(b.String()), args...); err != nil {
-				return fmt.Errorf("record events: %w", err)
+		for _, p := range pushes {
+			if _, err := event.ExecContext(ctx, ids[p.Ref()], p.Source, p.EventID, p.Tag, t); err != nil {
+				return fmt.Errorf("record event: %w", err)
 			}
 		}
 		return nil
@@ -603,6 +626,7 @@ func (s *sqlStore) Stats(ctx context.Context) (Stats, error) {
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 func (s *sqlStore) Close() error {
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
 	if s.closeFn != nil {
 		if cerr := s.closeFn(); err == nil {
