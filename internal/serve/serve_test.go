@@ -2,7 +2,6 @@ package serve_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -336,5 +335,3 @@ func shortDigest(ref string) string {
 	_, d, _ := strings.Cut(ref, "@")
 	return d[:19]
 }
-
-var _ = fmt.Sprintf

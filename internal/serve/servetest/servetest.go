@@ -6,8 +6,6 @@ package servetest
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -138,10 +136,3 @@ func dialable(addr string) bool {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// ctxTimeout is a short context for helper round trips.
-func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
-
-var _ = fmt.Sprintf
