@@ -125,14 +125,5 @@ func (p *process) logTail() string {
 	return string(tail(b, 30))
 }
 
-// dialable reports whether something accepts connections on addr.
-func dialable(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
 
 func itoa(i int) string { return strconv.Itoa(i) }
