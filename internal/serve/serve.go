@@ -302,7 +302,7 @@ func (s *Service) watchDB(ctx context.Context) {
 			}
 			s.lastDB = v
 		}
-		n, err := s.store.QueueRescans(ctx, v, s.now())
+		n, err := s.store.QueueRescans(ctx, v, "db "+v, s.now())
 		if err != nil {
 			s.log.Error("queueing rescans failed", "err", err)
 			return
@@ -328,7 +328,9 @@ func (s *Service) watchDB(ctx context.Context) {
 		case <-dbTick.C:
 			check()
 		case <-schedule:
-			n, err := s.store.QueueRescans(ctx, "", s.now())
+			// The slot names this round, so replicas that share a database queue it once.
+			slot := s.now().UTC().Truncate(s.cfg.Rescan.Interval.Duration).Format(time.RFC3339)
+			n, err := s.store.QueueRescans(ctx, "", "schedule "+slot, s.now())
 			if err != nil {
 				s.log.Error("queueing scheduled rescans failed", "err", err)
 				continue

@@ -345,17 +345,14 @@ func (s *sqlStore) Release(ctx context.Context, job *Job, now time.Time) error {
 	return err
 }
 
-func (s *sqlStore) QueueRescans(ctx context.Context, dbVersion string, now time.Time) (int, error) {
+func (s *sqlStore) QueueRescans(ctx context.Context, dbVersion, reason string, now time.Time) (int, error) {
 	t := ms(now)
-	reason := "schedule"
-	if dbVersion != "" {
-		reason = "db " + dbVersion
-	}
 	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO jobs (image_id, kind, state, attempts, run_after, created_at, updated_at, reason)
 		SELECT i.id, 'rescan', 'queued', 0, ?, ?, ?, ? FROM images i JOIN scans s ON s.id = i.last_scan_id
 		WHERE (? = '' OR s.db_version <> ?)
-		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = i.id AND (j.state = 'queued' OR (j.state IN ('running', 'failed') AND j.reason = ?)))
-		ON CONFLICT DO NOTHING`), t, t, t, reason, dbVersion, dbVersion, reason)
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.image_id = i.id AND (j.state = 'queued'
+			OR (j.kind = 'rescan' AND j.reason = ? AND (j.state IN ('running', 'failed') OR ? = ''))))
+		ON CONFLICT DO NOTHING`), t, t, t, reason, dbVersion, dbVersion, reason, dbVersion)
 	if err != nil {
 		return 0, fmt.Errorf("store: queue rescans: %w", err)
 	}

@@ -180,9 +180,11 @@ type Store interface {
 	// Release gives a job back without counting the attempt (graceful shutdown).
 	Release(ctx context.Context, job *Job, now time.Time) error
 	// QueueRescans queues one rescan for every image with a stored scan and no queued job.
-	// With dbVersion set, only images whose latest scan used another DB are queued, and an
-	// image already rescanning for that version (or whose rescan for it failed) is left alone; "" queues every image.
-	QueueRescans(ctx context.Context, dbVersion string, now time.Time) (int, error)
+	// With dbVersion set, only images whose latest scan used another DB are queued. reason
+	// names the trigger ("db <version>", "schedule <slot>"); an image with a running or failed
+	// rescan for the same reason (or, for a schedule slot, a finished one) is left alone, so
+	// replicas sharing a database queue each rescan once.
+	QueueRescans(ctx context.Context, dbVersion, reason string, now time.Time) (int, error)
 
 	// ClaimNotification takes the next due delivery; nil when none.
 	ClaimNotification(ctx context.Context, owner string, now time.Time, lease time.Duration) (*Notification, error)

@@ -284,14 +284,14 @@ func testRescans(t *testing.T, ctx context.Context, st store.Store) {
 			scanned++
 		}
 	}
-	if n, err := st.QueueRescans(ctx, "db1", t0); err != nil || n != 0 {
+	if n, err := st.QueueRescans(ctx, "db1", "db db1", t0); err != nil || n != 0 {
 		t.Fatalf("rescans for the current DB: %d %v, want 0", n, err)
 	}
-	n, err := st.QueueRescans(ctx, "db2", t0)
+	n, err := st.QueueRescans(ctx, "db2", "db db2", t0)
 	if err != nil || n != scanned || n == 0 {
 		t.Fatalf("rescans for a new DB: %d %v, want %d", n, err, scanned)
 	}
-	if n, _ := st.QueueRescans(ctx, "db2", t0); n != 0 {
+	if n, _ := st.QueueRescans(ctx, "db2", "db db2", t0); n != 0 {
 		t.Fatalf("rescans queued twice: %d", n)
 	}
 	j, _ := st.Claim(ctx, "w", t0.Add(time.Hour), time.Minute)
@@ -299,11 +299,19 @@ func testRescans(t *testing.T, ctx context.Context, st store.Store) {
 		t.Fatalf("claimed %+v, want a rescan", j)
 	}
 	// While it runs, the same DB version does not queue it again.
-	if n, _ := st.QueueRescans(ctx, "db2", t0); n != 0 {
+	if n, _ := st.QueueRescans(ctx, "db2", "db db2", t0); n != 0 {
 		t.Fatalf("running rescan queued again: %d", n)
 	}
 	st.Release(ctx, j, t0)
 	drain(t, ctx, st, "post")
+	// A scheduled round is queued once per slot, whatever the DB, even by several replicas.
+	if n, _ := st.QueueRescans(ctx, "", "schedule 2026-01-02T00:00:00Z", t0); n != scanned {
+		t.Fatalf("scheduled rescans: %d, want %d", n, scanned)
+	}
+	drain(t, ctx, st, "sched")
+	if n, _ := st.QueueRescans(ctx, "", "schedule 2026-01-02T00:00:00Z", t0); n != 0 {
+		t.Fatalf("the same scheduled round queued again: %d", n)
+	}
 }
 
 // TestClaimExactlyOnce races many workers of two store instances (two connection pools, as two
