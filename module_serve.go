@@ -19,11 +19,17 @@ const (
 	servePort     = 8080
 )
 
+// The image's only users: root owns the files, nonroot runs the service.
+const (
+	servePasswd = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+	serveGroup  = "root:x:0:\nnonroot:x:65532:\n"
+)
+
 // serveTools are the pinned tools `tollgate serve` runs.
 var serveTools = []string{"syft", "trivy"}
 
 // serveBuildEnv is the environment of the Go builds inside tools.GoImage: static binaries, so
-// they run on the distroless base, and reproducible paths.
+// they run on the empty base, and reproducible paths.
 func serveBuildEnv() map[string]string {
 	return map[string]string{"CGO_ENABLED": "0", "GOFLAGS": "-trimpath", "GOTOOLCHAIN": "local"}
 }
@@ -36,8 +42,9 @@ func serveToolInstall(t tools.Tool) (gobin string, args []string, env []string) 
 
 // ServeImage builds the `tollgate` container image that runs `tollgate serve` (see
 // docs/serve.md and deploy/): Tollgate's CLI built from this module's source, and the pinned
-// syft and trivy built from the Go module proxy, all with the pinned Go image, on a distroless
-// static base as the nonroot user. Publish it with `publish --address=REGISTRY/tollgate:VERSION`.
+// syft and trivy built from the Go module proxy, all static, with the pinned Go image, on an
+// empty base holding only them, CA certificates and a nonroot user (65532): no shell, no
+// package manager. Publish it with `publish --address=REGISTRY/tollgate:VERSION`.
 func (m *Tollgate) ServeImage() *dagger.Container {
 	env := serveBuildEnv()
 	builder := dag.Container().From(tools.GoImage).
@@ -52,7 +59,12 @@ func (m *Tollgate) ServeImage() *dagger.Container {
 		WithWorkdir("/src").
 		WithExec([]string{"go", "build", "-ldflags=-s -w", "-o", "/out/tollgate", "./cmd/tollgate"}).
 		File("/out/tollgate")
-	image := dag.Container().From(tools.ServeBaseImage).
+	image := dag.Container().
+		WithFile("/etc/ssl/certs/ca-certificates.crt", builder.File("/etc/ssl/certs/ca-certificates.crt")).
+		WithNewFile("/etc/passwd", servePasswd).
+		WithNewFile("/etc/group", serveGroup).
+		WithDirectory("/tmp", dag.Directory(), dagger.ContainerWithDirectoryOpts{Owner: serveUser}).
+		WithDirectory("/home/nonroot", dag.Directory(), dagger.ContainerWithDirectoryOpts{Owner: serveUser}).
 		WithFile(serveBinary, cli, dagger.ContainerWithFileOpts{Permissions: 0o755})
 	for _, name := range serveTools {
 		t := tools.MustGet(name)
@@ -67,6 +79,8 @@ func (m *Tollgate) ServeImage() *dagger.Container {
 	}
 	return image.
 		WithEnvVariable("TOLLGATE_CACHE_DIR", serveCacheDir).
+		WithEnvVariable("HOME", "/home/nonroot").
+		WithEnvVariable("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt").
 		WithUser(serveUser).
 		WithExposedPort(servePort).
 		WithLabel("org.opencontainers.image.title", "tollgate").

@@ -27,6 +27,6 @@ func TestServeImageToolLayout(t *testing.T) {
 		}
 	}
 	if serveBuildEnv()["CGO_ENABLED"] != "0" {
-		t.Error("binaries for a distroless static base must be built without cgo")
+		t.Error("binaries for an empty base (no libc) must be built without cgo")
 	}
 }

@@ -73,8 +73,3 @@ func MustGet(name string) Tool {
 // OpenAPI spec inside k8s.io/kubernetes) with go.sum verification; the Go release Tollgate is
 // built and tested with.
 const GoImage = "golang:1.26.8-bookworm"
-
-// ServeBaseImage is the base of the `tollgate` container image (the Dagger module's ServeImage):
-// static binaries only (Tollgate, trivy and syft are built with CGO off), CA certificates, and
-// the nonroot user 65532.
-const ServeBaseImage = "gcr.io/distroless/static-debian12:nonroot"
