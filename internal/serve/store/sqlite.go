@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
@@ -46,7 +47,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	// One writer at a time is SQLite's model; a few connections let readers run beside it.
 	db.SetMaxOpenConns(4)
-	s := &sqlStore{db: db, d: sqliteDialect, closeFn: lock.Close}
+	s := &sqlStore{db: db, d: sqliteDialect, closeFn: lock.Close, writeMu: &sync.Mutex{}}
 	if err := migrate(ctx, db, sqliteDialect); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
