@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
@@ -61,6 +62,24 @@ func TestStore(t *testing.T) {
 			dsn := b.dsn(t)
 			st := open(t, dsn)
 			ctx := context.Background()
+			t.Run("migrations", func(t *testing.T) {
+				driver := map[string]string{"sqlite": "sqlite", "postgres": "pgx"}[b.name]
+				db, err := sql.Open(driver, dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				if b.name == "postgres" {
+					open(t, dsn) // a second replica starting on the migrated database applies nothing
+				}
+				var v, n int
+				if err := db.QueryRow(`SELECT MAX(version), COUNT(*) FROM schema_migrations`).Scan(&v, &n); err != nil {
+					t.Fatal(err)
+				}
+				if v != store.SchemaVersion() || n != store.SchemaVersion() {
+					t.Fatalf("schema version %d in %d rows, want %d once", v, n, store.SchemaVersion())
+				}
+			})
 			t.Run("dedupe", func(t *testing.T) { testDedupe(t, ctx, st) })
 			t.Run("lifecycle", func(t *testing.T) { testLifecycle(t, ctx, st) })
 			t.Run("lease", func(t *testing.T) { testLease(t, ctx, st) })
