@@ -154,7 +154,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s.pool = &queue.Pool{
 		Store: st, Handle: s.handle, Owner: instance, Workers: cfg.Queue.Workers, Lease: cfg.Queue.Lease.Duration, Poll: cfg.Queue.Poll.Duration,
 		Retry:   retry.Policy{MaxAttempts: cfg.Queue.MaxAttempts, Base: cfg.Queue.Backoff.Duration, Max: cfg.Queue.MaxBackoff.Duration},
-		Metrics: s.metrics, Log: log, Now: now, OnFinish: s.notifier.Wake,
+		Metrics: s.metrics, Log: log, Now: now, OnFinish: s.notifier.Wake, Nice: *cfg.Queue.Nice,
 	}
 	s.batcher = ingest.NewBatcher(st, now)
 	mux := http.NewServeMux()

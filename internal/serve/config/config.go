@@ -119,6 +119,9 @@ type Queue struct {
 	Lease Duration `yaml:"lease"`
 	// Poll is how often idle workers look for due jobs (default 1s; pushes wake them at once).
 	Poll Duration `yaml:"poll"`
+	// Nice is the scheduling priority of the workers and the scanners they start (Linux;
+	// default 10, 0 keeps the service's own): scans then yield the CPU to acknowledging pushes.
+	Nice *int `yaml:"nice"`
 }
 
 // Registry is one registry the service pulls from. When the list is empty any registry is
@@ -334,6 +337,10 @@ func (c *Config) defaults() {
 	c.Queue.MaxBackoff = orDur(c.Queue.MaxBackoff, 10*time.Minute)
 	c.Queue.Lease = orDur(c.Queue.Lease, 2*time.Minute)
 	c.Queue.Poll = orDur(c.Queue.Poll, time.Second)
+	if c.Queue.Nice == nil {
+		n := 10
+		c.Queue.Nice = &n
+	}
 	if c.Scan.DBMaxAge == "" {
 		c.Scan.DBMaxAge = "7d"
 	}
@@ -384,6 +391,9 @@ func (c *Config) validate() error {
 				return c.errAt(0, "database: the URL holds a password; put it in PGPASSWORD or a PGPASSFILE instead, never in the config or a flag")
 			}
 		}
+	}
+	if n := *c.Queue.Nice; n < 0 || n > 19 {
+		return c.errAt(0, "queue.nice: %d is not between 0 and 19", n)
 	}
 	if _, err := scan.ParseAge(c.Scan.DBMaxAge); err != nil {
 		return c.errAt(0, "scan.db-max-age: %v", err)

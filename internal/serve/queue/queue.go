@@ -34,6 +34,9 @@ type Pool struct {
 	Now     func() time.Time
 	// OnFinish is called after a job's result is stored (e.g. to wake the notifier).
 	OnFinish func()
+	// Nice, when above 0, lowers the priority of the workers and the scanners they start
+	// (Linux): scans are batch work, acknowledgements and reads are not.
+	Nice int
 
 	wake chan struct{}
 	once sync.Once
@@ -85,6 +88,11 @@ func (p *Pool) Run(stop, jobs context.Context) {
 }
 
 func (p *Pool) work(stop, jobs context.Context, slot int) {
+	if p.Nice > 0 {
+		if err := lowerPriority(p.Nice); err != nil {
+			p.Log.Warn("could not lower the scan workers' priority", "err", err)
+		}
+	}
 	for {
 		for stop.Err() == nil {
 			job, err := p.Store.Claim(jobs, fmt.Sprintf("%s/%d", p.Owner, slot), p.Now(), p.Lease)
