@@ -460,7 +460,11 @@ func (s *sqlStore) tags(ctx context.Context, ids []int64) (map[int64][]string, e
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT image_id, tag FROM tags ORDER BY tag`)
+	query, args := `SELECT image_id, tag FROM tags ORDER BY tag`, []any(nil)
+	if len(ids) == 1 {
+		query, args = s.q(`SELECT image_id, tag FROM tags WHERE image_id = ? ORDER BY tag`), []any{ids[0]}
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -648,13 +652,10 @@ func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx
 
 func (s *sqlStore) Close() error {
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	err := s.db.Close()
 	if s.closeFn != nil {
-		if cerr := s.closeFn(); err == nil {
-			err = cerr
-		}
+		return s.closeFn() // SQLite: last checkpoint, the database, then the file lock
 	}
-	return err
+	return s.db.Close()
 }
 
 // SortedSeverities lists count keys most severe first, for stable output.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
 )
@@ -36,7 +37,9 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		return nil, fmt.Errorf("store: %s is in use by another tollgate serve process (SQLite serves one instance; use PostgreSQL to run several): %w", path, err)
 	}
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
+	// Checkpoints run in the background (below), not inside whichever commit crosses the WAL
+	// size limit: that commit would wait for the copy, and an acknowledgement behind it too.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -47,7 +50,15 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	// One writer at a time is SQLite's model; a few connections let readers run beside it.
 	db.SetMaxOpenConns(4)
-	s := &sqlStore{db: db, d: sqliteDialect, closeFn: lock.Close, writeMu: &sync.Mutex{}}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	s := &sqlStore{db: db, d: sqliteDialect, writeMu: &sync.Mutex{}}
+	s.closeFn = func() error {
+		close(stop)
+		<-stopped // the last checkpoint has run
+		err := db.Close()
+		return errors.Join(err, lock.Close()) // the lock last: the file is consistent when another process takes it
+	}
+	go checkpoints(db, stop, stopped)
 	if err := migrate(ctx, db, sqliteDialect); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -63,4 +74,21 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		return nil, fmt.Errorf("store: recover notifications: %w", err)
 	}
 	return s, nil
+}
+
+// checkpoints copies the WAL into the database file every half second without blocking
+// writers or readers (PASSIVE), and truncates the WAL when the store closes.
+func checkpoints(db *sql.DB, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+			return
+		case <-t.C:
+			db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
