@@ -125,5 +125,4 @@ func (p *process) logTail() string {
 	return string(tail(b, 30))
 }
 
-
 func itoa(i int) string { return strconv.Itoa(i) }
