@@ -26,5 +26,6 @@ expect PASS "score passes on the demo"             -- --source=fixtures/demo sco
 expect PASS "pipeline gates pass on the demo"       -- --source=fixtures/demo pipeline check
 expect PASS "sbom of a public image exports SPDX"  -- --source=fixtures/demo sbom --image-ref=alpine:3.20 spdx export --path=/tmp/tollgate-e2e.spdx.json
 expect FAIL "scan of an old image fails the gate"  -- --source=fixtures/demo scan --image-ref=alpine:3.12 check
+expect PASS "serve-image holds the pinned scanners"  -- serve-image with-exec --args=tools,install,trivy,syft --use-entrypoint stdout
 if (cd fixtures/demo && dagger check -m ../.. >/tmp/dagger-e2e.out 2>&1); then echo "ok   dagger check (gates) on the demo"; else echo "FAIL dagger check"; tail -20 /tmp/dagger-e2e.out; fail=1; fi
 exit $fail
