@@ -52,6 +52,10 @@ func TestBenchServe(t *testing.T) {
 	}
 	l := listen(t)
 	cfg := testConfig(t, t.TempDir(), dbDir, reg.Host, "")
+	if v := os.Getenv("TOLLGATE_BENCH_SERVE_NICE"); v != "" {
+		n, _ := strconv.Atoi(v)
+		cfg.Queue.Nice = &n
+	}
 	svc := startService(t, cfg, l)
 
 	// Ingest, each event its own request as registries send them, in two halves:
