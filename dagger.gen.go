@@ -1029,6 +1029,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Score(&parent, ctx, paths)
+		case "ServeImage":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Tollgate).ServeImage(&parent), nil
 		case "Sign":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

@@ -181,6 +181,14 @@ func (o *opener) resolveRegistry(ctx context.Context, input, ref string, creds C
 	return src, nil
 }
 
+// OpenRegistry resolves a registry reference with the given credentials instead of the
+// TOLLGATE_REGISTRY_* environment, for callers that hold credentials per registry (tollgate
+// serve). Empty credentials fall back to the docker config, else anonymous access.
+func OpenRegistry(ctx context.Context, ref string, creds Credentials, lim Limits) (*Source, error) {
+	o := &opener{lim: lim}
+	return o.resolveRegistry(ctx, ref, ref, creds, credsHintEnv)
+}
+
 // registryError says whose fault a registry failure is: a missing image or refused credentials
 // are bad input (exit 2); anything else (network, server error) is infrastructure (exit 3).
 func registryError(input string, err error, credsHint string) error {
