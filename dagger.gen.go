@@ -88,12 +88,18 @@ func (r StageReport) MarshalJSON() ([]byte, error) {
 		Stage      string
 		Status     string
 		Summary    string
+		ErrorKind  string
+		ExitCode   int
+		DurationMs int
 		Findings   []*Finding
 		ResultJSON string
 	}
 	concrete.Stage = r.Stage
 	concrete.Status = r.Status
 	concrete.Summary = r.Summary
+	concrete.ErrorKind = r.ErrorKind
+	concrete.ExitCode = r.ExitCode
+	concrete.DurationMs = r.DurationMs
 	concrete.Findings = r.Findings
 	concrete.ResultJSON = r.ResultJSON
 	return json.Marshal(&concrete)
@@ -104,6 +110,9 @@ func (r *StageReport) UnmarshalJSON(bs []byte) error {
 		Stage      string
 		Status     string
 		Summary    string
+		ErrorKind  string
+		ExitCode   int
+		DurationMs int
 		Findings   []*Finding
 		ResultJSON string
 	}
@@ -114,67 +123,86 @@ func (r *StageReport) UnmarshalJSON(bs []byte) error {
 	r.Stage = concrete.Stage
 	r.Status = concrete.Status
 	r.Summary = concrete.Summary
+	r.ErrorKind = concrete.ErrorKind
+	r.ExitCode = concrete.ExitCode
+	r.DurationMs = concrete.DurationMs
 	r.Findings = concrete.Findings
 	r.ResultJSON = concrete.ResultJSON
 	return nil
 }
 
-func (r PipelineReport) MarshalJSON() ([]byte, error) {
+func (r RunReport) MarshalJSON() ([]byte, error) {
 	var concrete struct {
-		Passed bool
-		Stages []*StageReport
-		Sboms  *dagger.Directory
+		Passed          bool
+		ExitCode        int
+		Stages          []*StageReport
+		Sboms           *dagger.Directory
+		StartedUnixNano int
+		DurationMs      int
 	}
 	concrete.Passed = r.Passed
+	concrete.ExitCode = r.ExitCode
 	concrete.Stages = r.Stages
 	concrete.Sboms = r.Sboms
+	concrete.StartedUnixNano = r.StartedUnixNano
+	concrete.DurationMs = r.DurationMs
 	return json.Marshal(&concrete)
 }
 
-func (r *PipelineReport) UnmarshalJSON(bs []byte) error {
+func (r *RunReport) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
-		Passed bool
-		Stages []*StageReport
-		Sboms  *dagger.Directory
+		Passed          bool
+		ExitCode        int
+		Stages          []*StageReport
+		Sboms           *dagger.Directory
+		StartedUnixNano int
+		DurationMs      int
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
 		return err
 	}
 	r.Passed = concrete.Passed
+	r.ExitCode = concrete.ExitCode
 	r.Stages = concrete.Stages
 	r.Sboms = concrete.Sboms
+	r.StartedUnixNano = concrete.StartedUnixNano
+	r.DurationMs = concrete.DurationMs
 	return nil
 }
 
 func (r SbomResult) MarshalJSON() ([]byte, error) {
 	var concrete struct {
-		Spdx      *dagger.File
-		Cyclonedx *dagger.File
-		Files     *dagger.Directory
-		Report    *StageReport
+		SpdxFile      *dagger.File
+		CyclonedxFile *dagger.File
+		Dir           *dagger.Directory
+		Formats       []string
+		Report        *StageReport
 	}
-	concrete.Spdx = r.Spdx
-	concrete.Cyclonedx = r.Cyclonedx
-	concrete.Files = r.Files
+	concrete.SpdxFile = r.SpdxFile
+	concrete.CyclonedxFile = r.CyclonedxFile
+	concrete.Dir = r.Dir
+	concrete.Formats = r.Formats
 	concrete.Report = r.Report
 	return json.Marshal(&concrete)
 }
 
 func (r *SbomResult) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
-		Spdx      *dagger.File
-		Cyclonedx *dagger.File
-		Files     *dagger.Directory
-		Report    *StageReport
+		SpdxFile      *dagger.File
+		CyclonedxFile *dagger.File
+		Dir           *dagger.Directory
+		Formats       []string
+		Report        *StageReport
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
 		return err
 	}
-	r.Spdx = concrete.Spdx
-	r.Cyclonedx = concrete.Cyclonedx
-	r.Files = concrete.Files
+	r.SpdxFile = concrete.SpdxFile
+	r.CyclonedxFile = concrete.CyclonedxFile
+	r.Dir = concrete.Dir
+	r.Formats = concrete.Formats
 	r.Report = concrete.Report
 	return nil
 }
@@ -340,17 +368,17 @@ func dispatch(ctx context.Context) (rerr error) {
 func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName string, inputArgs map[string][]byte) (_ any, err error) {
 	_ = inputArgs
 	switch parentName {
-	case "PipelineReport":
+	case "RunReport":
 		switch fnName {
 		case "Check":
-			var parent PipelineReport
+			var parent RunReport
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*PipelineReport).Check(&parent)
+			return nil, (*RunReport).Check(&parent)
 		case "Report":
-			var parent PipelineReport
+			var parent RunReport
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
@@ -362,7 +390,47 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg format", err))
 				}
 			}
-			return (*PipelineReport).Report(&parent, format)
+			return (*RunReport).Report(&parent, format)
+		case "Reports":
+			var parent RunReport
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*RunReport).Reports(&parent)
+		case "Summary":
+			var parent RunReport
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*RunReport).Summary(&parent)
+		default:
+			return nil, fmt.Errorf("unknown function %s", fnName)
+		}
+	case "SbomResult":
+		switch fnName {
+		case "Cyclonedx":
+			var parent SbomResult
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*SbomResult).Cyclonedx(&parent)
+		case "Files":
+			var parent SbomResult
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*SbomResult).Files(&parent)
+		case "Spdx":
+			var parent SbomResult
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*SbomResult).Spdx(&parent)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}
@@ -667,48 +735,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Lint(&parent, ctx, dockerfiles)
-		case "Pipeline":
-			var parent Tollgate
-			err = json.Unmarshal(parentJSON, &parent)
-			if err != nil {
-				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var image *dagger.Container
-			if inputArgs["image"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
-				}
-			}
-			var imageRef string
-			if inputArgs["imageRef"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
-				}
-			}
-			var registryUsername string
-			if inputArgs["registryUsername"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
-				}
-			}
-			var registryPassword *dagger.Secret
-			if inputArgs["registryPassword"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
-				}
-			}
-			var offlineDb *dagger.Directory
-			if inputArgs["offlineDb"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["offlineDb"]), &offlineDb)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg offlineDb", err))
-				}
-			}
-			return (*Tollgate).Pipeline(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
 		case "Policy":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -828,6 +854,48 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Publish(&parent, ctx, repository, tags, registryUsername, registryPassword, platforms, buildArgs, secrets, secretIds, sourceUrl, revision, sourceDateEpoch)
+		case "Run":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var image *dagger.Container
+			if inputArgs["image"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["image"]), &image)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg image", err))
+				}
+			}
+			var imageRef string
+			if inputArgs["imageRef"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["imageRef"]), &imageRef)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg imageRef", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var offlineDb *dagger.Directory
+			if inputArgs["offlineDb"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["offlineDb"]), &offlineDb)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg offlineDb", err))
+				}
+			}
+			return (*Tollgate).Run(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
 		case "Sbom":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -961,6 +1029,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*Tollgate).Score(&parent, ctx, paths)
+		case "ServeImage":
+			var parent Tollgate
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*Tollgate).ServeImage(&parent), nil
 		case "Sign":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -1219,6 +1294,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
+			var ws *dagger.Workspace
+			if inputArgs["ws"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["ws"]), &ws)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg ws", err))
+				}
+			}
 			var source *dagger.Directory
 			if inputArgs["source"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
@@ -1233,7 +1315,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg config", err))
 				}
 			}
-			return New(source, config), nil
+			return New(ws, source, config)
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -20,23 +20,41 @@ import (
 
 // Tollgate holds the project under test and its configuration.
 type Tollgate struct {
-	// Project source directory (Dockerfile, manifests, tollgate.yaml).
+	// Project source directory (Dockerfile, manifests, tollgate.yaml). Private: the constructor's
+	// --source sets it, and a Query field named "source" would shadow nothing useful.
+	// +private
 	Source *dagger.Directory
 	// Explicit tollgate.yaml; when unset, tollgate.yaml at the source root is used if present.
+	// +private
 	Config *dagger.File
 }
 
-// New creates the pipeline for a project.
+// sourceExcludes are left out of the project source: VCS data, dependencies and Tollgate's own
+// reports dir, none of which a stage reads, and all of which would only defeat caching.
+var sourceExcludes = []string{"**/.git", "**/node_modules", "tollgate-reports"}
+
+// New creates the pipeline for a project: by default the directory you run dagger in, whether
+// the module is installed as a toolchain (`dagger toolchain install`) or called with -m.
 func New(
-	// Project source directory; defaults to the workspace root.
-	// +defaultPath="/"
-	// +ignore=["**/.git", "**/node_modules", "tollgate-reports"]
+	// The caller's workspace, set by Dagger (not a flag): its current directory is the project
+	// when --source is not given. (A +defaultPath would name the module's own repository when
+	// called with -m, and every stage would check Tollgate instead of your project.)
+	ws *dagger.Workspace,
+	// Project directory to check (Dockerfile, manifests, tollgate.yaml); default: the directory
+	// you run dagger in, without .git, node_modules and tollgate-reports.
+	// +optional
 	source *dagger.Directory,
-	// Configuration file (tollgate.yaml); defaults to the one at the source root.
+	// Configuration file (tollgate.yaml); default: the one at the source root, if any.
 	// +optional
 	config *dagger.File,
-) *Tollgate {
-	return &Tollgate{Source: source, Config: config}
+) (*Tollgate, error) {
+	if source == nil {
+		if ws == nil {
+			return nil, errors.New("tollgate: no project: pass --source=DIR (no workspace to default to)")
+		}
+		source = ws.Directory(".", dagger.WorkspaceDirectoryOpts{Exclude: sourceExcludes})
+	}
+	return &Tollgate{Source: source, Config: config}, nil
 }
 
 // loadConfig reads the explicit config, else tollgate.yaml at the source root, else defaults.

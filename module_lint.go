@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
@@ -23,6 +25,7 @@ func (m *Tollgate) Lint(
 	// +optional
 	dockerfiles []string,
 ) (*StageReport, error) {
+	start := time.Now()
 	cfg, err := m.loadConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -40,7 +43,8 @@ func (m *Tollgate) Lint(
 			}
 			if !found {
 				return newStageReport(&model.StageResult{Stage: lint.Name, Tool: lint.Tool(), Status: model.StatusSkipped,
-					Findings: []model.Finding{}, Error: "nothing to check: Dockerfile not found (set lint.dockerfiles in tollgate.yaml)"})
+					Findings: []model.Finding{}, Duration: time.Since(start),
+					Error: "nothing to check: " + strings.Join(dockerfiles, ", ") + " not found (set lint.dockerfiles in tollgate.yaml)"})
 			}
 		}
 	}
@@ -52,6 +56,7 @@ func (m *Tollgate) Lint(
 	if err != nil {
 		res = model.ErrorResult(lint.Name, lint.Tool(), err)
 	}
+	res.Duration = time.Since(start)
 	gate.Apply(res, cfg, now())
 	return newStageReport(res)
 }

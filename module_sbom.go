@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
@@ -18,30 +16,74 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
-// Paths inside the syft container (scratch image, no shell, runs as root, WORKDIR /tmp).
-const (
-	sbomImagePath = "/tollgate/image.tar"
-	sbomImageDir  = "/tollgate/image"
-	sbomOutDir    = "/tollgate/sbom"
-)
+// Where syft writes the SBOMs in its container (scratch image, no shell, runs as root).
+const sbomOutDir = "/tollgate/sbom"
 
 // SbomResult is the SBOM stage's outcome: the SBOM files and the gated stage report.
 type SbomResult struct {
-	// SPDX 2.3 JSON SBOM. Unset (selecting it is an error) when spdx-json was not requested or the
-	// stage errored or was skipped; Files is always set.
-	Spdx *dagger.File
-	// CycloneDX 1.6 JSON SBOM. Unset (selecting it is an error) when cyclonedx-json was not
-	// requested or the stage errored or was skipped; Files is always set.
-	Cyclonedx *dagger.File
-	// Directory holding every SBOM written (sbom.spdx.json, sbom.cdx.json).
-	Files *dagger.Directory
+	// The SPDX file, nil unless the stage wrote one.
+	// +private
+	SpdxFile *dagger.File
+	// The CycloneDX file, nil unless the stage wrote one.
+	// +private
+	CyclonedxFile *dagger.File
+	// Every SBOM written, nil unless the stage wrote one.
+	// +private
+	Dir *dagger.Directory
+	// The formats asked for (spdx-json, cyclonedx-json).
+	// +private
+	Formats []string
 	// The gated result of the stage.
 	Report *StageReport
 }
 
+// Spdx returns the SPDX 2.3 JSON SBOM. It fails (so `spdx export` never succeeds without a
+// file) when the stage did not write one: syft failed, there was no image, or spdx-json was not
+// among the formats.
+func (r *SbomResult) Spdx() (*dagger.File, error) {
+	return r.file(r.SpdxFile, "spdx-json")
+}
+
+// Cyclonedx returns the CycloneDX 1.6 JSON SBOM. It fails when the stage did not write one (see
+// spdx).
+func (r *SbomResult) Cyclonedx() (*dagger.File, error) {
+	return r.file(r.CyclonedxFile, "cyclonedx-json")
+}
+
+// Files returns a directory holding every SBOM written (sbom.spdx.json, sbom.cdx.json). It fails
+// when the stage wrote none.
+func (r *SbomResult) Files() (*dagger.Directory, error) {
+	if r.Dir == nil {
+		return nil, r.missing("")
+	}
+	return r.Dir, nil
+}
+
+func (r *SbomResult) file(f *dagger.File, format string) (*dagger.File, error) {
+	if f == nil {
+		return nil, r.missing(format)
+	}
+	return f, nil
+}
+
+// missing explains why there is no SBOM: the stage did not pass its run, or the format was not
+// asked for.
+func (r *SbomResult) missing(format string) error {
+	if r.Report == nil || r.Report.Status == string(model.StatusError) || r.Report.Status == string(model.StatusSkipped) {
+		why := "the sbom stage did not run"
+		if r.Report != nil {
+			why = r.Report.verdict()
+		}
+		return fmt.Errorf("no SBOM: %s", why)
+	}
+	return fmt.Errorf("no %s SBOM: the formats were %s (pass --formats=%s)", format, strings.Join(r.Formats, ", "), format)
+}
+
 // Sbom describes an image with the pinned syft in its official image and returns SPDX 2.3 and
 // CycloneDX 1.6 JSON SBOMs (as configured in tollgate.yaml sbom.formats), the artifacts to store
-// and attest. Pass a container, or a registry reference (with credentials for a private registry).
+// and attest. Pass a container, or a registry reference (with credentials for a private
+// registry), or name the image in tollgate.yaml (sbom.image, else scan.image). The SBOM's subject
+// is the image's digest: a reference is pinned by digest first.
 //
 // +cache="session"
 func (m *Tollgate) Sbom(
@@ -50,6 +92,7 @@ func (m *Tollgate) Sbom(
 	// +optional
 	image *dagger.Container,
 	// Registry reference to describe instead of a container (e.g. registry.example.com/app:1.2).
+	// The tool resolves it in its own container: use an address containers reach, not 127.0.0.1.
 	// +optional
 	imageRef string,
 	// Registry username for imageRef.
@@ -62,20 +105,32 @@ func (m *Tollgate) Sbom(
 	// +optional
 	formats []string,
 ) (*SbomResult, error) {
+	start := time.Now()
 	cfg, err := m.loadConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
+	img, err := m.resolveImage(ctx, sbom.Name, imageArgs{ctr: image, ref: imageRef, user: registryUsername, password: registryPassword},
+		sbomConfigImage(cfg.SBOM.Image, cfg.Scan.Image))
+	return m.sbomStage(ctx, cfg, img, err, formats, start)
+}
+
+// sbomStage runs the stage on a resolved image (or reports why there is none: imgErr) and gates it.
+func (m *Tollgate) sbomStage(ctx context.Context, cfg *config.Config, img *imageInput, imgErr error, formats []string, start time.Time) (*SbomResult, error) {
 	if len(formats) == 0 {
 		formats = cfg.SBOM.Formats
 	}
-	out := &SbomResult{Files: dag.Directory()}
-	res, err := m.sbom(ctx, out, cfg, image, imageRef, registryUsername, registryPassword, formats)
+	out := &SbomResult{Formats: formats}
+	res, err := (*model.StageResult)(nil), imgErr
+	if err == nil {
+		res, err = m.sbom(ctx, out, img, formats)
+	}
 	if err != nil {
 		// No artifact from a failed run: nothing half-made to store or attest.
-		out.Spdx, out.Cyclonedx, out.Files = nil, nil, dag.Directory()
+		out.SpdxFile, out.CyclonedxFile, out.Dir = nil, nil, nil
 		res = model.ErrorResult(sbom.Name, sbom.Tool(), err)
 	}
+	res.Duration = time.Since(start)
 	gate.Apply(res, cfg, now())
 	if out.Report, err = newStageReport(res); err != nil {
 		return nil, err
@@ -83,44 +138,11 @@ func (m *Tollgate) Sbom(
 	return out, nil
 }
 
-func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, cfg *config.Config, image *dagger.Container, imageRef, user string,
-	password *dagger.Secret, formatNames []string) (*model.StageResult, error) {
+func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, img *imageInput, formatNames []string) (*model.StageResult, error) {
 	fs, err := sbom.FormatsFor(formatNames)
 	if err != nil {
 		return nil, &model.InputError{Err: err}
 	}
-	// sbom.image or scan.image from tollgate.yaml: a tarball or OCI layout dir in the source,
-	// else a registry reference.
-	var local *dagger.File
-	var localDir *dagger.Directory
-	configured := ""
-	if image == nil && imageRef == "" {
-		configured = sbomConfigImage(cfg.SBOM.Image, cfg.Scan.Image)
-	}
-	if configured != "" {
-		if ok, _ := m.Source.Exists(ctx, configured, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType}); ok {
-			local = m.Source.File(configured)
-		} else if ok, _ := m.Source.Exists(ctx, configured, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType}); ok {
-			localDir = m.Source.Directory(configured)
-		} else {
-			imageRef = configured
-		}
-	}
-	source, subject, authority, err := sbomSource(image != nil, imageRef)
-	switch {
-	case local != nil:
-		// No scheme: syft tells a docker archive from an OCI archive itself.
-		source, subject, err = sbomImagePath, configured, nil
-	case localDir != nil:
-		source, subject, err = "oci-dir:"+sbomImageDir, configured, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if (user == "") != (password == nil) {
-		return nil, &model.InputError{Err: errors.New("sbom: registryUsername and registryPassword go together")}
-	}
-
 	t := tools.MustGet("syft")
 	ctr := dag.Container().From(t.Image).
 		WithDirectory(sbomOutDir, dag.Directory())
@@ -128,55 +150,61 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, cfg *config.Config
 		k, v, _ := strings.Cut(kv, "=")
 		ctr = ctr.WithEnvVariable(k, v)
 	}
+	var source string
 	switch {
-	case image != nil:
+	case img.ctr != nil:
 		// AsTarball writes an OCI image layout tarball, which syft reads as oci-archive.
-		ctr = ctr.WithMountedFile(sbomImagePath, image.AsTarball())
-	case local != nil:
-		ctr = ctr.WithMountedFile(sbomImagePath, local)
-	case localDir != nil:
-		ctr = ctr.WithMountedDirectory(sbomImageDir, localDir)
+		ctr, source = ctr.WithMountedFile(imageMountTar, img.tarball()), "oci-archive:"+imageMountTar
+	case img.file != nil:
+		// No scheme: syft tells a docker archive from an OCI archive itself.
+		ctr, source = ctr.WithMountedFile(imageMountTar, img.file), imageMountTar
+	case img.dir != nil:
+		ctr, source = ctr.WithMountedDirectory(imageMountDir, img.dir), "oci-dir:"+imageMountDir
 	default:
-		// A registry tag can move, and the engine caches an exec by its inputs: describe the image
-		// the tag names now, not the one it named when this exec last ran.
-		ctr = ctr.WithEnvVariable("TOLLGATE_SBOM_AT", now().UTC().Format(time.RFC3339Nano))
-		if password != nil {
-			ctr = ctr.WithEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", authority).
-				WithEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", user).
-				WithSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", password)
+		// Pinned by digest: the exec's inputs name the image exactly, so a cached run is right.
+		source = "registry:" + img.ref
+		if img.password != nil {
+			ctr = ctr.WithEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", img.registry).
+				WithEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", img.user).
+				WithSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", img.password)
 		}
 	}
-	ctr = ctr.WithExec(append([]string{t.ImageBinary}, sbom.Args(source, fs, sbomOutDir, subject)...),
+	ctr = ctr.WithExec(append([]string{t.ImageBinary}, sbom.Args(source, fs, sbomOutDir, img.name)...),
 		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, &model.ToolError{Tool: "syft", Err: err}
+		return nil, &model.ToolError{Tool: "syft", Err: errors.New(hideImagePaths(err.Error(), img))}
 	}
 	if code != 0 {
 		stderr, _ := ctr.Stderr(ctx)
-		return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("exit %d describing %s: %s", code, subject, tools.LastLines([]byte(stderr), 5))}
+		return nil, sbom.ExitError(code, []byte(hideImagePaths(stderr, img)), img.name)
 	}
 	outputs := map[string][]byte{}
 	for _, f := range fs {
 		file := ctr.File(sbomOutDir + "/" + f.File)
 		b, err := file.Contents(ctx)
 		if err != nil {
-			return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("read %s: %w", f.File, err)}
+			return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("exited 0 but wrote no %s", f.File)}
 		}
 		outputs[f.Name] = []byte(b)
 		switch f.Name {
 		case "spdx-json":
-			out.Spdx = file
+			out.SpdxFile = file
 		case "cyclonedx-json":
-			out.Cyclonedx = file
+			out.CyclonedxFile = file
 		}
 	}
-	res, err := sbom.Result(subject, fs, outputs)
+	res, err := sbom.Result(img.name, fs, outputs)
 	if err != nil {
 		return nil, err
 	}
-	out.Files = ctr.Directory(sbomOutDir)
+	out.Dir = ctr.Directory(sbomOutDir)
 	return res, nil
+}
+
+// hideImagePaths names the image mount points in a message as the user knows the image.
+func hideImagePaths(msg string, img *imageInput) string {
+	return hidePaths(msg, map[string]string{imageMountTar: img.name, imageMountDir: img.name})
 }
 
 // sbomConfigImage is the image tollgate.yaml names for the SBOM: sbom.image, else scan.image.
@@ -185,22 +213,4 @@ func sbomConfigImage(sbomImage, scanImage string) string {
 		return s
 	}
 	return strings.TrimSpace(scanImage)
-}
-
-// sbomSource picks syft's source argument, the SBOM's subject name and the registry authority
-// (for credentials) from the function's inputs. Exactly one of a container or a reference.
-func sbomSource(hasContainer bool, imageRef string) (source, subject, authority string, err error) {
-	switch {
-	case hasContainer && imageRef != "":
-		return "", "", "", &model.InputError{Err: errors.New("sbom: pass either image or imageRef, not both")}
-	case hasContainer:
-		return "oci-archive:" + sbomImagePath, "container", "", nil
-	case imageRef == "":
-		return "", "", "", &model.InputError{Err: errors.New("sbom: no image: pass image (a container) or imageRef (a registry reference)")}
-	}
-	ref, perr := name.ParseReference(imageRef)
-	if perr != nil {
-		return "", "", "", &model.InputError{Err: fmt.Errorf("sbom: imageRef %q is not a valid reference: %v", imageRef, perr)}
-	}
-	return "registry:" + ref.String(), ref.String(), ref.Context().RegistryStr(), nil
 }

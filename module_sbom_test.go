@@ -3,42 +3,11 @@
 package main
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
-
-func TestSbomSource(t *testing.T) {
-	tests := []struct {
-		container               bool
-		ref                     string
-		source, subject, author string
-		wantErr                 string
-	}{
-		{container: true, source: "oci-archive:" + sbomImagePath, subject: "container"},
-		{ref: "registry.example.com:5000/team/app:1.2", source: "registry:registry.example.com:5000/team/app:1.2",
-			subject: "registry.example.com:5000/team/app:1.2", author: "registry.example.com:5000"},
-		{ref: "alpine", source: "registry:alpine", subject: "alpine", author: "index.docker.io"},
-		{container: true, ref: "alpine", wantErr: "not both"},
-		{wantErr: "no image"},
-		{ref: "Bad::Ref", wantErr: "not a valid reference"},
-	}
-	for _, tc := range tests {
-		src, subj, auth, err := sbomSource(tc.container, tc.ref)
-		if tc.wantErr != "" {
-			var ie *model.InputError
-			if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("sbomSource(%v, %q) err = %v, want InputError %q", tc.container, tc.ref, err, tc.wantErr)
-			}
-			continue
-		}
-		if err != nil || src != tc.source || subj != tc.subject || auth != tc.author {
-			t.Errorf("sbomSource(%v, %q) = %q %q %q %v", tc.container, tc.ref, src, subj, auth, err)
-		}
-	}
-}
 
 func TestSbomConfigImage(t *testing.T) {
 	tests := []struct{ sbom, scan, want string }{
@@ -50,6 +19,32 @@ func TestSbomConfigImage(t *testing.T) {
 	for _, tc := range tests {
 		if got := sbomConfigImage(tc.sbom, tc.scan); got != tc.want {
 			t.Errorf("sbomConfigImage(%q, %q) = %q, want %q", tc.sbom, tc.scan, got, tc.want)
+		}
+	}
+}
+
+// Issue 8.3: selecting an SBOM the stage did not write is an error (so `spdx export` fails),
+// never a null that the CLI prints as <nil> and exits 0.
+func TestSbomResultMissingFiles(t *testing.T) {
+	failed := &SbomResult{Formats: []string{"spdx-json", "cyclonedx-json"},
+		Report: result("sbom", model.StatusError, model.ErrKindTool)}
+	skippedRes := &SbomResult{Formats: []string{"spdx-json"}, Report: skipped("sbom", "no image given")}
+	onlyCDX := &SbomResult{Formats: []string{"cyclonedx-json"}, Report: result("sbom", model.StatusPass, "")}
+	tests := []struct {
+		name string
+		get  func() error
+		want string
+	}{
+		{"spdx of a failed run", func() error { _, err := failed.Spdx(); return err }, "no SBOM: sbom: tool error (exit 3): boom"},
+		{"cyclonedx of a failed run", func() error { _, err := failed.Cyclonedx(); return err }, "no SBOM: sbom: tool error"},
+		{"files of a failed run", func() error { _, err := failed.Files(); return err }, "no SBOM: sbom: tool error"},
+		{"spdx of a skipped run", func() error { _, err := skippedRes.Spdx(); return err }, "nothing checked (exit 2): no image given"},
+		{"format not asked for", func() error { _, err := onlyCDX.Spdx(); return err }, "no spdx-json SBOM: the formats were cyclonedx-json (pass --formats=spdx-json)"},
+	}
+	for _, tc := range tests {
+		err := tc.get()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
@@ -16,10 +17,9 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
-// Paths inside the trivy container (alpine, has a shell and tar, runs as root).
+// Paths inside the trivy container (alpine, has a shell and tar, runs as root); the image is at
+// imageMountTar or imageMountDir.
 const (
-	scanImageTar = "/tollgate/image.tar"
-	scanImageDir = "/tollgate/image"
 	scanOutDir   = "/tollgate/out"
 	scanCacheDir = "/tollgate/trivy-cache"
 	scanWorkDir  = "/tollgate/work" // empty: trivy must not pick up a stray .trivyignore
@@ -28,7 +28,9 @@ const (
 // Scan scans an image for known vulnerabilities with the pinned trivy in its official image, and
 // gates the findings (default: fail on HIGH or CRITICAL). Trivy scans the image itself, not an
 // SBOM, so OS packages whose name differs from their source package are matched. VEX
-// not_affected/fixed statements and .trivyignore entries suppress findings visibly.
+// not_affected/fixed statements and .trivyignore entries suppress findings visibly. Pass a
+// container, a registry reference (pinned by digest before the scan), or name the image in
+// tollgate.yaml (scan.image).
 //
 // +cache="session"
 func (m *Tollgate) Scan(
@@ -37,6 +39,7 @@ func (m *Tollgate) Scan(
 	// +optional
 	image *dagger.Container,
 	// Registry reference to scan instead of a container (e.g. registry.example.com/app:1.2).
+	// The tool resolves it in its own container: use an address containers reach, not 127.0.0.1.
 	// +optional
 	imageRef string,
 	// Registry username for imageRef.
@@ -65,24 +68,33 @@ func (m *Tollgate) Scan(
 	// +optional
 	severities []string,
 ) (*StageReport, error) {
+	start := time.Now()
 	cfg, err := m.loadConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.scan(ctx, cfg, scanInputs{image: image, imageRef: imageRef, user: registryUsername, password: registryPassword,
-		dbRepository: dbRepository, offlineDB: offlineDb, vex: vex, trivyignore: trivyignore, ignoreUnfixed: ignoreUnfixed, severities: severities})
+	img, err := m.resolveImage(ctx, scan.Name, imageArgs{ctr: image, ref: imageRef, user: registryUsername, password: registryPassword},
+		strings.TrimSpace(cfg.Scan.Image))
+	return m.scanStage(ctx, cfg, img, err, scanInputs{dbRepository: dbRepository, offlineDB: offlineDb, vex: vex,
+		trivyignore: trivyignore, ignoreUnfixed: ignoreUnfixed, severities: severities}, start)
+}
+
+// scanStage runs the stage on a resolved image (or reports why there is none: imgErr) and gates it.
+func (m *Tollgate) scanStage(ctx context.Context, cfg *config.Config, img *imageInput, imgErr error, in scanInputs, start time.Time) (*StageReport, error) {
+	res, err := (*model.StageResult)(nil), imgErr
+	if err == nil {
+		res, err = m.scan(ctx, cfg, img, in)
+	}
 	if err != nil {
 		res = model.ErrorResult(scan.Name, scan.Tool(), err)
 	}
+	res.Duration = time.Since(start)
 	gate.Apply(res, cfg, now())
 	return newStageReport(res)
 }
 
+// scanInputs are the scan's own arguments (the image comes resolved).
 type scanInputs struct {
-	image         *dagger.Container
-	imageRef      string
-	user          string
-	password      *dagger.Secret
 	dbRepository  string
 	offlineDB     *dagger.Directory
 	vex           []*dagger.File
@@ -91,7 +103,7 @@ type scanInputs struct {
 	severities    []string
 }
 
-func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) (*model.StageResult, error) {
+func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput, in scanInputs) (*model.StageResult, error) {
 	if err := scanOverrides(cfg, in); err != nil {
 		return nil, err
 	}
@@ -136,14 +148,14 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) 
 			dagger.ContainerWithMountedCacheOpts{Sharing: dagger.CacheSharingModeLocked})
 	}
 
-	imageArgs, subject, ctr, err := m.scanImage(ctx, cfg, in, ctr)
+	imageArgs, ctr, err := scanImage(ctx, img, ctr)
 	if err != nil {
 		return nil, err
 	}
-	if scanReadsMutableState(opts.Offline, imageArgs) {
-		// The engine caches an exec by its inputs, and neither the DB in the cache volume nor the
-		// image behind a registry tag is one of them: without this, a later scan would replay an
-		// old report and miss CVEs published since.
+	if !opts.Offline {
+		// The engine caches an exec by its inputs, and the DB trivy downloads into the cache
+		// volume is not one of them: without this, a later scan would replay an old report and
+		// miss CVEs published since. (The image is: a reference is pinned by digest.)
 		ctr = ctr.WithEnvVariable("TOLLGATE_SCAN_AT", now().UTC().Format(time.RFC3339Nano))
 	}
 	out := scanOutDir + "/" + scan.ReportFile
@@ -151,31 +163,30 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, in scanInputs) 
 		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, daggerToolError(ctx, err)
+		return nil, daggerToolError(ctx, errors.New(hideImagePaths(err.Error(), img)))
 	}
 	if code != 0 {
 		stderr, _ := ctr.Stderr(ctx)
-		return nil, scan.ExitError(code, []byte(stderr), subject.Names[0])
+		return nil, scan.ExitError(code, []byte(hideImagePaths(stderr, img)), img.name)
 	}
 	raw, err := ctr.File(out).Contents(ctx)
 	if err != nil {
-		return nil, &model.ToolError{Tool: "trivy", Err: fmt.Errorf("exited 0 but wrote no report: %w", err)}
+		return nil, &model.ToolError{Tool: "trivy", Err: errors.New("exited 0 but wrote no report")}
 	}
 	report, err := scan.ParseReport([]byte(raw))
 	if err != nil {
 		return nil, err
 	}
-	subject.Names = append(subject.Names, report.ArtifactName)
+	// Trivy names the image by where it read it; findings name it as the user knows it.
+	report.ArtifactName = hideImagePaths(report.ArtifactName, img)
+	for i := range report.Results {
+		report.Results[i].Target = hideImagePaths(report.Results[i].Target, img)
+	}
+	subject := scan.Subject{Names: []string{img.name, img.ref, report.ArtifactName}, Digest: img.digest}
 	subject.Names = append(subject.Names, report.Metadata.RepoDigests...)
 	res := &model.StageResult{Stage: scan.Name, Tool: scan.Tool(), Findings: report.Findings()}
 	sup.Apply(res.Findings, subject)
 	return res, nil
-}
-
-// scanReadsMutableState is true when trivy's report depends on more than the exec's inputs: a
-// DB downloaded into the cache volume, or an image pulled from a registry by reference.
-func scanReadsMutableState(offline bool, imageArgs []string) bool {
-	return !offline || len(imageArgs) == 0 || imageArgs[0] != "--input"
 }
 
 // scanOverrides applies the function's arguments over tollgate.yaml.
@@ -199,60 +210,42 @@ func scanOverrides(cfg *config.Config, in scanInputs) error {
 	return nil
 }
 
-// scanImage mounts the image (or sets up registry credentials) and returns trivy's image
-// arguments. A container is exported as an OCI layout tarball, which `trivy image --input` cannot
-// read, so it is unpacked into a layout directory first (the trivy image has tar).
-func (m *Tollgate) scanImage(ctx context.Context, cfg *config.Config, in scanInputs, ctr *dagger.Container) ([]string, scan.Subject, *dagger.Container, error) {
-	var none scan.Subject
+// scanImage mounts the image (or hands trivy the registry credentials) and returns trivy's image
+// arguments. A container or image file is a tarball; `trivy image --input` cannot read an OCI
+// layout tarball, so tarballs are unpacked into a layout directory first (the trivy image has tar).
+func scanImage(ctx context.Context, img *imageInput, ctr *dagger.Container) ([]string, *dagger.Container, error) {
 	switch {
-	case in.image != nil && in.imageRef != "":
-		return nil, none, nil, &model.InputError{Err: errors.New("scan: pass either image or imageRef, not both")}
-	case in.image != nil:
-		args, ctr, err := unpackImage(ctx, ctr, in.image.AsTarball(), "container")
-		return args, scan.Subject{Names: []string{"container"}}, ctr, err
-	case in.imageRef != "":
-		if in.user != "" {
-			ctr = ctr.WithEnvVariable("TRIVY_USERNAME", in.user)
-		}
-		if in.password != nil {
-			ctr = ctr.WithSecretVariable("TRIVY_PASSWORD", in.password)
-		}
-		return []string{in.imageRef}, scan.Subject{Names: []string{in.imageRef}}, ctr, nil
-	case cfg.Scan.Image != "":
-		// scan.image from tollgate.yaml: a tarball or OCI layout dir in the source, else a registry
-		// reference.
-		if ok, _ := m.Source.Exists(ctx, cfg.Scan.Image, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeDirectoryType}); ok {
-			ctr = ctr.WithDirectory(scanImageDir, m.Source.Directory(cfg.Scan.Image))
-			return []string{"--input", scanImageDir}, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, nil
-		}
-		if ok, _ := m.Source.Exists(ctx, cfg.Scan.Image); ok {
-			args, ctr, err := unpackImage(ctx, ctr, m.Source.File(cfg.Scan.Image), cfg.Scan.Image)
-			return args, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, err
-		}
-		return []string{cfg.Scan.Image}, scan.Subject{Names: []string{cfg.Scan.Image}}, ctr, nil
+	case img.dir != nil:
+		return []string{"--input", imageMountDir}, ctr.WithDirectory(imageMountDir, img.dir), nil
+	case img.tarball() != nil:
+		return unpackImage(ctx, ctr, img)
 	}
-	return nil, none, nil, &model.InputError{Err: errors.New("scan: no image: pass image (a container) or imageRef, or set scan.image in tollgate.yaml")}
+	if img.password != nil {
+		ctr = ctr.WithEnvVariable("TRIVY_USERNAME", img.user).WithSecretVariable("TRIVY_PASSWORD", img.password)
+	}
+	return []string{img.ref}, ctr, nil
 }
 
-func unpackImage(ctx context.Context, ctr *dagger.Container, tarball *dagger.File, name string) ([]string, *dagger.Container, error) {
-	ctr = ctr.WithMountedFile(scanImageTar, tarball).
-		WithDirectory(scanImageDir, dag.Directory()).
-		WithExec([]string{"tar", "-xf", scanImageTar, "-C", scanImageDir}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+func unpackImage(ctx context.Context, ctr *dagger.Container, img *imageInput) ([]string, *dagger.Container, error) {
+	ctr = ctr.WithMountedFile(imageMountTar, img.tarball()).
+		WithDirectory(imageMountDir, dag.Directory()).
+		WithExec([]string{"tar", "-xf", imageMountTar, "-C", imageMountDir}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := ctr.ExitCode(ctx)
 	if err != nil {
-		return nil, nil, daggerToolError(ctx, err)
+		return nil, nil, daggerToolError(ctx, errors.New(hideImagePaths(err.Error(), img)))
 	}
 	if code != 0 {
 		stderr, _ := ctr.Stderr(ctx)
-		return nil, nil, &model.InputError{File: name, Err: fmt.Errorf("not a readable image tarball: %s", tools.LastLines([]byte(stderr), 3))}
+		return nil, nil, &model.InputError{File: img.name, Err: fmt.Errorf("not a readable image tarball: %s",
+			hideImagePaths(tools.LastLines([]byte(stderr), 3), img))}
 	}
-	if ok, _ := ctr.Exists(ctx, scanImageDir+"/index.json"); ok {
-		return []string{"--input", scanImageDir}, ctr, nil
+	if ok, _ := ctr.Exists(ctx, imageMountDir+"/index.json"); ok {
+		return []string{"--input", imageMountDir}, ctr, nil
 	}
-	if ok, _ := ctr.Exists(ctx, scanImageDir+"/manifest.json"); ok {
-		return []string{"--input", scanImageTar}, ctr, nil
+	if ok, _ := ctr.Exists(ctx, imageMountDir+"/manifest.json"); ok {
+		return []string{"--input", imageMountTar}, ctr, nil
 	}
-	return nil, nil, &model.InputError{File: name, Err: errors.New("tarball holds neither an OCI layout (index.json) nor a docker archive (manifest.json)")}
+	return nil, nil, &model.InputError{File: img.name, Err: errors.New("tarball holds neither an OCI layout (index.json) nor a docker archive (manifest.json)")}
 }
 
 // checkOfflineDB applies the same DB check as the native runner to a Dagger directory.

@@ -33,33 +33,13 @@ func TestScanArgsInContainerPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.CacheDir = scanCacheDir
-	args := scan.ImageArgs(opts, []string{"--input", scanImageDir}, scanOutDir+"/trivy.json")
+	args := scan.ImageArgs(opts, []string{"--input", imageMountDir}, scanOutDir+"/trivy.json")
 	for _, a := range args {
 		if a == "TRIVY_PASSWORD" || a == "--password" {
 			t.Fatalf("credentials in args: %v", args)
 		}
 	}
-	if args[len(args)-1] != scanImageDir {
+	if args[len(args)-1] != imageMountDir {
 		t.Fatalf("args %v", args)
-	}
-}
-
-func TestScanReadsMutableState(t *testing.T) {
-	tests := []struct {
-		offline   bool
-		imageArgs []string
-		want      bool
-	}{
-		{false, []string{"--input", scanImageDir}, true},  // DB from the cache volume
-		{false, []string{"registry.example/app:1"}, true}, // DB and registry
-		{true, []string{"registry.example/app:1"}, true},  // a tag can move
-		{true, []string{"--input", scanImageDir}, false},  // everything is an exec input
-		{true, []string{"--input", scanImageTar}, false},  // docker archive, offline DB
-		{true, nil, true}, // unknown: never replay
-	}
-	for _, tc := range tests {
-		if got := scanReadsMutableState(tc.offline, tc.imageArgs); got != tc.want {
-			t.Errorf("scanReadsMutableState(%v, %v) = %v, want %v", tc.offline, tc.imageArgs, got, tc.want)
-		}
 	}
 }

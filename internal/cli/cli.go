@@ -112,6 +112,7 @@ Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 	root.AddCommand(newSchemasCmd(g, stdout, stderr))
 	root.AddCommand(newCacheCmd(g, stdout))
 	root.AddCommand(newKeysCmd(g, stdout, stderr))
+	root.AddCommand(newServeCmd(g, stdout, stderr))
 	return root
 }
 

@@ -509,6 +509,39 @@ func TestOpenRegistryCredentials(t *testing.T) {
 	}
 }
 
+// ResolveRegistry takes credentials as an argument (the Dagger module has them from a secret)
+// and never from the environment.
+func TestResolveRegistryExplicitCredentials(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv(EnvRegistryUsername, "ci")
+	t.Setenv(EnvRegistryPassword, "s3cret")
+	host := startRegistry(t, "ci", "s3cret")
+	img := randomImage(t, "")
+	ref, _ := name.ParseReference(host + "/private/app:v1")
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	const hint = "pass --registry-username and --registry-password"
+	_, err := ResolveRegistry(context.Background(), ref.String(), Credentials{}, hint)
+	wantInputError(t, err, "", "access denied ("+hint+")")
+	_, err = ResolveRegistry(context.Background(), ref.String(), Credentials{Username: "ci", Password: "wrong"}, hint)
+	wantInputError(t, err, "", "access denied")
+
+	src, err := ResolveRegistry(context.Background(), ref.String(), Credentials{Username: "ci", Password: "s3cret"}, hint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := host + "/private/app@" + digestOf(t, img)
+	if src.Kind != KindRegistry || src.Ref != want || src.Digest != digestOf(t, img) {
+		t.Errorf("got %+v, want Ref %s", src, want)
+	}
+	if strings.Contains(src.Note+src.Ref, "s3cret") {
+		t.Errorf("secret in %+v", src)
+	}
+	_, err = ResolveRegistry(context.Background(), host+"/private/app:missing", Credentials{Username: "ci", Password: "s3cret"}, hint)
+	wantInputError(t, err, "", "not found")
+}
+
 func TestSharedOpensOnce(t *testing.T) {
 	img := randomImage(t, "")
 	ociDir := writeLayout(t, filepath.Join(t.TempDir(), "layout"), []v1.Image{img}, nil)

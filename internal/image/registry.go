@@ -83,7 +83,11 @@ func (k envKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 // and TOLLGATE_REGISTRY_PASSWORD when both are set (for that registry only, never sent to
 // another), else the docker config (DOCKER_CONFIG, credential helpers), else anonymous.
 func Keychain(registry string) authn.Keychain {
-	creds := CredentialsFromEnv()
+	return keychainFor(registry, CredentialsFromEnv())
+}
+
+// keychainFor is Keychain with explicit credentials (the Dagger module has them from a secret).
+func keychainFor(registry string, creds Credentials) authn.Keychain {
 	if creds.Set() {
 		// Explicit credentials win over the docker config for the image's registry.
 		return authn.NewMultiKeychain(envKeychain{registry: registry, creds: creds})
@@ -91,14 +95,32 @@ func Keychain(registry string) authn.Keychain {
 	return authn.NewMultiKeychain(envKeychain{registry: registry, creds: creds}, authn.DefaultKeychain)
 }
 
+// credsHintEnv is how the native runner takes registry credentials.
+const credsHintEnv = "set " + EnvRegistryUsername + "/" + EnvRegistryPassword + " or log in with docker login"
+
+// ResolveRegistry resolves a registry reference to one image manifest and pins it by digest, as
+// Open does for a reference, with explicit credentials (the Dagger module has them from a secret,
+// not from the environment). credsHint tells the user how to pass credentials when the registry
+// refuses access. The result is a KindRegistry source: Ref is repo@sha256:..., Digest the
+// manifest digest.
+func ResolveRegistry(ctx context.Context, ref string, creds Credentials, credsHint string) (*Source, error) {
+	o := &opener{lim: DefaultLimits()}
+	return o.resolveRegistry(ctx, ref, ref, creds, credsHint)
+}
+
 // openRegistry resolves a reference to one image manifest and pins it by digest, so the SBOM and
 // the scan describe the same image even if the tag moves in between.
-func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source, err error) {
+func (o *opener) openRegistry(ctx context.Context, input, ref string) (*Source, error) {
+	return o.resolveRegistry(ctx, input, ref, CredentialsFromEnv(), credsHintEnv)
+}
+
+func (o *opener) resolveRegistry(ctx context.Context, input, ref string, creds Credentials, credsHint string) (_ *Source, err error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, &model.InputError{Err: fmt.Errorf("image %q is neither an existing file or directory nor a valid registry reference: %v", input, err)}
 	}
-	kc := Keychain(r.Context().RegistryStr())
+	registryErr := func(input string, err error) error { return registryError(input, err, credsHint) }
+	kc := keychainFor(r.Context().RegistryStr(), creds)
 	if o.lim.RegistryTimeout > 0 {
 		parent := ctx
 		var cancel context.CancelFunc
@@ -159,17 +181,24 @@ func (o *opener) openRegistry(ctx context.Context, input, ref string) (_ *Source
 	return src, nil
 }
 
-// registryErr says whose fault a registry failure is: a missing image or refused credentials
+// OpenRegistry resolves a registry reference with the given credentials instead of the
+// TOLLGATE_REGISTRY_* environment, for callers that hold credentials per registry (tollgate
+// serve). Empty credentials fall back to the docker config, else anonymous access.
+func OpenRegistry(ctx context.Context, ref string, creds Credentials, lim Limits) (*Source, error) {
+	o := &opener{lim: lim}
+	return o.resolveRegistry(ctx, ref, ref, creds, credsHintEnv)
+}
+
+// registryError says whose fault a registry failure is: a missing image or refused credentials
 // are bad input (exit 2); anything else (network, server error) is infrastructure (exit 3).
-func registryErr(input string, err error) error {
+func registryError(input string, err error, credsHint string) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusNotFound:
 			return &model.InputError{Err: fmt.Errorf("image %s not found in its registry: %v", input, err)}
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return &model.InputError{Err: fmt.Errorf("image %s: access denied (set %s/%s or log in with docker login): %v",
-				input, EnvRegistryUsername, EnvRegistryPassword, err)}
+			return &model.InputError{Err: fmt.Errorf("image %s: access denied (%s): %v", input, credsHint, err)}
 		}
 	}
 	return &model.ToolError{Tool: "registry", Err: fmt.Errorf("%s is not a local file, and reading it from its registry failed: %w", input, err)}

@@ -201,13 +201,13 @@ func (p *podSecurity) Evaluate(docs []manifest.Document, namespaceOf func(manife
 			if r.Allowed {
 				continue
 			}
-			findings = append(findings, p.finding(d, &tpl.Spec, lv, c, r, source))
+			findings = append(findings, p.finding(d, ns, &tpl.Spec, lv, c, r, source))
 		}
 	}
 	return findings, nil
 }
 
-func (p *podSecurity) finding(d manifest.Document, spec *corev1.PodSpec, lv psaapi.LevelVersion, c selectedCheck, r psa.CheckResult, source string) model.Finding {
+func (p *podSecurity) finding(d manifest.Document, ns string, spec *corev1.PodSpec, lv psaapi.LevelVersion, c selectedCheck, r psa.CheckResult, source string) model.Finding {
 	reason := r.ForbiddenReason
 	if reason == "" {
 		reason = psa.UnknownForbiddenReason
@@ -228,7 +228,9 @@ func (p *podSecurity) finding(d manifest.Document, spec *corev1.PodSpec, lv psaa
 		Severity: p.severity,
 		Title:    "Pod Security Standards " + string(c.lvl) + ": " + string(c.id),
 		Message:  msg,
-		Location: model.Location{File: d.File, Line: d.Line, Resource: d.Resource()},
+		// The namespace the object lands in, as gator's findings name it (kubectl's default for
+		// objects that name none), so both kinds of finding about one object agree.
+		Location: model.Location{File: d.File, Line: d.Line, Resource: resourceIn(d, ns)},
 		URL:      podSecurityURL,
 		Extra: map[string]string{
 			"pod-security-level": lv.String(),
@@ -273,4 +275,12 @@ func stringMap(obj map[string]any, path ...string) map[string]string {
 		cur = next
 	}
 	return map[string]string{}
+}
+
+// resourceIn is Kind/namespace/name with the namespace the object is evaluated in.
+func resourceIn(d manifest.Document, ns string) string {
+	if ns == "" {
+		return d.Resource()
+	}
+	return d.Kind + "/" + ns + "/" + d.Name
 }

@@ -124,3 +124,19 @@ spec:
 		t.Fatalf("findings = %d, want the 4 restricted checks an empty pod fails", len(fs))
 	}
 }
+
+// A workload that names no namespace is judged in the default one, and its Pod Security
+// findings name it there, as gator's findings about the same object do.
+func TestPodSecurityResourceInDefaultNamespace(t *testing.T) {
+	docs := parseDocs(t, "app.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: x}]\n")
+	o := Options{PodSecurityLevel: "restricted", PodSecurityVersion: "latest", PodSecuritySeverity: model.SeverityHigh, DefaultNamespace: "apps"}
+	fs, err := PodSecurity(o, docs, newNamespacer("apps", docs).of)
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("findings %v, err %v", fs, err)
+	}
+	for _, f := range fs {
+		if f.Location.Resource != "Deployment/apps/web" {
+			t.Errorf("resource %q, want Deployment/apps/web", f.Location.Resource)
+		}
+	}
+}

@@ -186,13 +186,25 @@ func markdownFull(run *model.Run) []string {
 		}
 		switch s.Status {
 		case model.StatusError:
-			lines = append(lines, "", fmt.Sprintf("### %s %s: error", statusEmoji(s.Status), mdText(s.Stage)), "")
+			lines = append(lines, "", fmt.Sprintf("### %s %s: %s", statusEmoji(s.Status), mdText(s.Stage), errorHeading(s.ErrorKind)), "")
 			lines = append(lines, "> "+mdLine(oneLine(cmp.Or(s.Error, "stage failed without an error message"), 2000)))
 		case model.StatusFail:
 			lines = append(lines, markdownFailing(s)...)
 		}
 	}
 	return append(lines, "")
+}
+
+// errorHeading names an error with its exit-code class, which a runner that cannot exit 2 or 3
+// (the Dagger module) has no other way to show: "tool error (exit 3)".
+func errorHeading(kind string) string {
+	switch kind {
+	case model.ErrKindInput:
+		return fmt.Sprintf("input error (exit %d)", model.ExitUsage)
+	case model.ErrKindTool:
+		return fmt.Sprintf("tool error (exit %d)", model.ExitTool)
+	}
+	return "error"
 }
 
 func markdownFailing(s *model.StageResult) []string {

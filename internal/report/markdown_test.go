@@ -45,7 +45,7 @@ func TestMarkdownShortWhenClean(t *testing.T) {
 			r.Stages[1].Findings = []model.Finding{{RuleID: "KC1", Severity: model.SeverityLow, Message: "minor"}}
 			return r
 		}(), false, []string{"## ✅ Tollgate: PASS", "| ✅ | validate |", "1 non-blocking"}},
-		{"failed", fixtureRun(), false, []string{"## ❌ Tollgate: FAIL", "### ❌ lint: 1 blocking finding", "### 💥 validate: error"}},
+		{"failed", fixtureRun(), false, []string{"## ❌ Tollgate: FAIL", "### ❌ lint: 1 blocking finding", "### 💥 validate: tool error (exit 3)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := renderMarkdown(t, markdownWriter{}, tc.run)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -41,8 +42,10 @@ func Rules() []model.Rule {
 // Args are syft's arguments: describe source once and write every format into outDir. The
 // same function serves the native runner and the Dagger module (where outDir is a container path).
 // sourceName names the SBOM's subject (the image as the user knows it) instead of a temp path.
+// No --quiet: it silences syft's logger, and with it the reason of a failure, which syft logs
+// instead of printing; ExitError keeps the end of stderr instead.
 func Args(source string, formats []Format, outDir, sourceName string) []string {
-	args := []string{"scan", source, "--quiet"}
+	args := []string{"scan", source}
 	if sourceName != "" {
 		args = append(args, "--source-name", sourceName)
 	}
@@ -55,6 +58,31 @@ func Args(source string, formats []Format, outDir, sourceName string) []string {
 // Env is syft's environment: no update check (no network beyond the image's own registry).
 func Env() []string {
 	return []string{"SYFT_CHECK_FOR_APP_UPDATE=false"}
+}
+
+// Bounds of the syft output quoted in an error: the cause is in the last lines, and a message
+// must stay readable in a summary table.
+const (
+	errLines = 5
+	errBytes = 2000
+)
+
+// ansiEscape matches terminal colour and cursor sequences, which syft writes even when its
+// stderr is not a terminal (e.g. inside a container).
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]`)
+
+// ExitError is the tool error for a syft run that exited with code: it quotes the end of syft's
+// stderr (bounded, colour codes removed), where syft logs why it failed, e.g. "connection
+// refused" for an unreachable registry. Both runners use it.
+func ExitError(code int, stderr []byte, subject string) error {
+	why := strings.TrimSpace(ansiEscape.ReplaceAllString(tools.LastLines(stderr, errLines), ""))
+	if len(why) > errBytes {
+		why = "…" + strings.ToValidUTF8(why[len(why)-errBytes:], "")
+	}
+	if why == "" {
+		why = "no error output"
+	}
+	return &model.ToolError{Tool: "syft", Err: fmt.Errorf("exit %d describing %s: %s", code, subject, why)}
 }
 
 // Request is one native SBOM generation.
@@ -80,12 +108,19 @@ func Generate(ctx context.Context, req Request) (*model.StageResult, error) {
 	if len(req.Formats) == 0 {
 		return nil, &model.InputError{Err: errors.New("sbom: no format selected")}
 	}
-	parent := req.OutDir
-	if parent != "" {
-		if err := os.MkdirAll(parent, 0o755); err != nil {
+	if req.OutDir != "" {
+		// syft runs in the temp dir and gets absolute output paths: a relative reports dir would
+		// resolve twice (once from here, once from syft's working directory).
+		abs, err := filepath.Abs(req.OutDir)
+		if err != nil {
+			return nil, fmt.Errorf("sbom: reports dir: %w", err)
+		}
+		req.OutDir = abs
+		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, fmt.Errorf("sbom: reports dir: %w", err)
 		}
 	}
+	parent := req.OutDir
 	tmp, err := os.MkdirTemp(parent, ".sbom-*")
 	if err != nil {
 		return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("temp dir: %w", err)}
@@ -114,7 +149,7 @@ func Generate(ctx context.Context, req Request) (*model.StageResult, error) {
 		return nil, err
 	}
 	if res.ExitCode != 0 {
-		return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("exit %d describing %s: %s", res.ExitCode, subject, tools.LastLines(res.Stderr, 5))}
+		return nil, ExitError(res.ExitCode, res.Stderr, subject)
 	}
 	outputs := map[string][]byte{}
 	for _, f := range req.Formats {

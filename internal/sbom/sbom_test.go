@@ -51,7 +51,7 @@ func TestFormatsFor(t *testing.T) {
 func TestArgs(t *testing.T) {
 	fs, _ := FormatsFor([]string{"spdx-json", "cyclonedx-json"})
 	got := Args("oci-dir:/w/oci-1", fs, "/out/", "app.tar")
-	want := []string{"scan", "oci-dir:/w/oci-1", "--quiet", "--source-name", "app.tar",
+	want := []string{"scan", "oci-dir:/w/oci-1", "--source-name", "app.tar",
 		"-o", "spdx-json@2.3=/out/sbom.spdx.json", "-o", "cyclonedx-json@1.6=/out/sbom.cdx.json"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Args = %q\nwant   %q", got, want)
@@ -207,6 +207,44 @@ func TestStageBadInputs(t *testing.T) {
 			var ie *model.InputError
 			if !errors.As(err, &ie) || ie.File != tc.file {
 				t.Fatalf("want InputError naming %s, got %T %v", tc.file, err, err)
+			}
+		})
+	}
+}
+
+func TestExitError(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	tests := []struct {
+		name, stderr string
+		want         []string // substrings of the message
+		not          []string
+	}{
+		{"cause kept", "[0000] INFO starting\n\x1b[31mERROR could not fetch image: dial tcp 127.0.0.1:1: connect: connection refused\x1b[0m\n",
+			[]string{"exit 1 describing app:1: ", "connection refused"}, []string{"\x1b", "[31m"}},
+		{"no output", "", []string{"no error output"}, nil},
+		{"bounded", long + "\nthe cause", []string{"the cause", "…"}, []string{long}},
+		{"last lines only", "a\nb\nc\nd\ne\nf\ng", []string{"c\nd\ne\nf\ng"}, []string{"a\n", "b\n"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ExitError(1, []byte(tc.stderr), "app:1")
+			var te *model.ToolError
+			if !errors.As(err, &te) || te.Tool != "syft" {
+				t.Fatalf("want a syft ToolError, got %T %v", err, err)
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q lacks %q", msg, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(msg, n) {
+					t.Errorf("message %q contains %q", msg, n)
+				}
+			}
+			if len(msg) > errBytes+200 {
+				t.Errorf("message is %d bytes", len(msg))
 			}
 		})
 	}

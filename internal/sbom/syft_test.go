@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,6 +267,59 @@ func TestGenerateSyftFailureIsToolError(t *testing.T) {
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("a failed run left %d files in the reports dir", len(ents))
 	}
+}
+
+// A registry that refuses connections: syft's reason reaches the message (issue 8.4: with
+// --quiet the summary read "exit 1 describing ...: " and nothing else).
+func TestGenerateSyftFailureSaysWhy(t *testing.T) {
+	syft := syftPath(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := l.Addr().String()
+	l.Close() // nothing listens there now: connections are refused
+	src := &image.Source{Input: host + "/team/app:1", Kind: image.KindRegistry,
+		Ref: host + "/team/app@sha256:" + strings.Repeat("a", 64)}
+	formats, _ := FormatsFor([]string{"spdx-json"})
+	_, err = Generate(context.Background(), Request{Syft: syft, Source: src, Formats: formats, OutDir: t.TempDir(), Timeout: time.Minute})
+	var te *model.ToolError
+	if !errors.As(err, &te) || te.Tool != "syft" {
+		t.Fatalf("want syft ToolError, got %T %v", err, err)
+	}
+	if !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("the cause is missing from the message: %v", err)
+	}
+}
+
+// A relative --out (issue 8.10): syft runs in the temp dir, so the output paths must be absolute.
+func TestGenerateRelativeOutDir(t *testing.T) {
+	syft := syftPath(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "app.tar")
+	if err := testimage.WriteDockerArchive(vulnerableImage(t), "tollgate/fixture:1", p); err != nil {
+		t.Fatal(err)
+	}
+	src, err := image.Open(context.Background(), p, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	formats, _ := FormatsFor(config.Default().SBOM.Formats)
+	res, err := Generate(context.Background(), Request{Syft: syft, Source: src, Formats: formats, OutDir: filepath.Join("native", "sbom-ref")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"sbom.spdx.json", "sbom.cdx.json"} {
+		want := filepath.Join(dir, "native", "sbom-ref", name)
+		if res.Artifacts[i].Path != want {
+			t.Errorf("artifact %d at %s, want %s", i, res.Artifacts[i].Path, want)
+		}
+		if _, err := os.Stat(want); err != nil {
+			t.Error(err)
+		}
+	}
+	validateSPDX(t, filepath.Join(dir, "native", "sbom-ref", "sbom.spdx.json"))
 }
 
 func TestStageWritesArtifactsAndShares(t *testing.T) {

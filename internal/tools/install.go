@@ -1,7 +1,6 @@
 package tools
 
 import (
-	"bufio"
 	"context"
 	"debug/buildinfo"
 	"errors"
@@ -111,15 +110,12 @@ func (in *Installer) Ensure(ctx context.Context, name string) (string, error) {
 	return in.Path(t), nil
 }
 
-// Install builds one tool with `go install PACKAGE@VERSION` into its cache dir, then verifies it.
-// It builds into a temp dir and renames, so an interrupted build never leaves a half binary.
-// Builds of the same tool are serialised across processes by a lock file in the tool's cache
-// dir: a second process waits (saying so on Progress) and then uses the first one's binary
-// instead of building it again.
+// Install builds one tool into its cache dir, then verifies it: `go install PACKAGE@VERSION`,
+// or, for modules `go install` refuses, a build in a generated module (see build). It builds into
+// a temp dir and renames, so an interrupted build never leaves a half binary. Builds of the same
+// tool are serialised across processes by a lock file in the tool's cache dir: a second process
+// waits (saying so on Progress) and then uses the first one's binary instead of building it again.
 func (in *Installer) Install(ctx context.Context, t Tool) error {
-	if t.StagingVersion != "" {
-		return in.installKubernetes(ctx, t)
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("install %s: the Go toolchain is needed to build pinned tools: %w", t.Name, err)
@@ -143,42 +139,12 @@ func (in *Installer) Install(ctx context.Context, t Tool) error {
 	defer os.RemoveAll(tmp)
 
 	start := time.Now()
-	var cmd *exec.Cmd
-	if t.ViaModule {
-		in.progressf("installing %s %s (go build %s in a module requiring %s@%s)...", t.Name, t.Version, t.Package, t.Module, t.Version)
-		if cmd, err = wrapperBuild(ctx, goBin, t, tmp); err != nil {
-			return fmt.Errorf("install %s %s: %w", t.Name, t.Version, err)
-		}
-	} else {
-		in.progressf("installing %s %s (go install %s@%s)...", t.Name, t.Version, t.Package, t.Version)
-		cmd = exec.CommandContext(ctx, goBin, "install", "-trimpath", t.Package+"@"+t.Version)
-		cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0")
-	}
-	cmd.Env = append(cmd.Env, t.Env...)
-	var out strings.Builder
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			out.WriteString(line + "\n")
-			if strings.HasPrefix(line, "go: downloading") {
-				in.progressf("  %s: %s", t.Name, line)
-			}
-		}
-	}()
 	stopTicker := in.tick(t.Name, start)
-	err = cmd.Run()
-	pw.Close()
-	<-done
+	built, err := in.build(ctx, goBin, t, tmp)
 	stopTicker()
 	if err != nil {
-		return fmt.Errorf("install %s %s: go build failed: %w\n%s", t.Name, t.Version, err, tail(out.String(), 20))
+		return fmt.Errorf("install %s %s: %w", t.Name, t.Version, err)
 	}
-	built := filepath.Join(tmp, t.Binary())
 	if v, err := BinaryVersion(built, t); err != nil || v != t.Version {
 		return fmt.Errorf("install %s: built binary reports version %q (want %s): %v", t.Name, v, t.Version, err)
 	}
@@ -192,28 +158,57 @@ func (in *Installer) Install(ctx context.Context, t Tool) error {
 	return nil
 }
 
-// wrapperBuild prepares a throwaway module in tmp/src that requires t.Module at t.Version
-// (`go get` resolves and checksum-verifies it like `go install` would) and returns the
-// `go build` command that writes the binary into tmp. The module's own exclude directives do
-// not apply there; for BuildKit they only steer two test-only dependencies.
-func wrapperBuild(ctx context.Context, goBin string, t Tool, tmp string) (*exec.Cmd, error) {
+// build compiles the tool into tmp and returns the binary's path. Every module comes from the
+// Go module proxy, checked against the checksum database; CGO is off.
+//   - default: `go install PACKAGE@VERSION`;
+//   - ViaModule: `go install` refuses modules whose go.mod has exclude or replace directives
+//     (BuildKit's), so a throwaway module requires Module@Version and `go build`s the package;
+//   - StagingVersion: the same for a command of k8s.io/kubernetes, whose go.mod replaces every
+//     staging module with a local directory: the throwaway module replaces each of them with its
+//     published release instead (see install_kubernetes.go).
+func (in *Installer) build(ctx context.Context, goBin string, t Tool, tmp string) (string, error) {
+	env := append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+	built := filepath.Join(tmp, t.Binary())
+	if !t.ViaModule && t.StagingVersion == "" {
+		in.progressf("installing %s %s (go install %s@%s)...", t.Name, t.Version, t.Package, t.Version)
+		env = append(append(env, "GOBIN="+tmp), t.Env...)
+		if out, err := in.goCmd(ctx, t, goBin, tmp, env, "install", "-trimpath", t.Package+"@"+t.Version); err != nil {
+			return "", fmt.Errorf("go install failed: %w\n%s", err, tail(out, 20))
+		}
+		return built, nil
+	}
 	src := filepath.Join(tmp, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
-		return nil, err
+		return "", err
 	}
-	mod := "module tollgate.local/toolbuild/" + t.Name + "\n\ngo 1.26\n"
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
-		return nil, err
+	env = append(append(env, "GOFLAGS=-mod=mod"), t.Env...)
+	gomod := []byte("module tollgate.local/toolbuild/" + t.Name + "\n\ngo 1.26\n")
+	ldflags := ""
+	if t.StagingVersion != "" {
+		in.progressf("installing %s %s (go build %s in a module pinning the k8s.io staging modules to %s)...",
+			t.Name, t.Version, t.Package, t.StagingVersion)
+		var err error
+		if gomod, err = in.kubernetesGoMod(ctx, goBin, t, src, env); err != nil {
+			return "", err
+		}
+		ldflags = versionLDFlags(t.Version)
+	} else {
+		in.progressf("installing %s %s (go build %s in a module requiring %s@%s)...", t.Name, t.Version, t.Package, t.Module, t.Version)
 	}
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=mod")
-	get := exec.CommandContext(ctx, goBin, "get", t.Package+"@"+t.Version)
-	get.Dir, get.Env = src, env
-	if out, err := get.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go get %s@%s failed: %w\n%s", t.Package, t.Version, err, tail(string(out), 20))
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), gomod, 0o644); err != nil {
+		return "", err
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", filepath.Join(tmp, t.Binary()), t.Package)
-	cmd.Dir, cmd.Env = src, env
-	return cmd, nil
+	if out, err := in.goCmd(ctx, t, goBin, src, env, "get", t.Package+"@"+t.Version); err != nil {
+		return "", fmt.Errorf("go get failed: %w\n%s", err, tail(out, 20))
+	}
+	args := []string{"build", "-trimpath", "-o", built}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	if out, err := in.goCmd(ctx, t, goBin, src, env, append(args, t.Package)...); err != nil {
+		return "", fmt.Errorf("go build failed: %w\n%s", err, tail(out, 20))
+	}
+	return built, nil
 }
 
 // tick prints a heartbeat while a long build runs, so a 10-minute trivy build is not silent.

@@ -8,86 +8,37 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"golang.org/x/mod/modfile"
 )
 
-// installKubernetes builds a command of k8s.io/kubernetes (kube-apiserver) from the Go module
-// proxy. `go install k8s.io/kubernetes/cmd/...@vX` is refused because that module's go.mod holds
-// replace directives (every k8s.io staging module points at ./staging/src/...). The build is
-// therefore done in a generated temporary module that requires k8s.io/kubernetes at the pinned
-// version and replaces each staging module named in its go.mod with the published release of the
-// same Kubernetes version (t.StagingVersion). Every module still comes from the proxy, checked
-// against go.sum and the checksum database; CGO is off like for every other tool, and the
-// result is verified through its Go build info before it enters the cache.
-func (in *Installer) installKubernetes(ctx context.Context, t Tool) error {
-	goBin, err := exec.LookPath("go")
+// kubernetesGoMod writes the go.mod of the throwaway module that builds a command of
+// k8s.io/kubernetes (kube-apiserver). `go install k8s.io/kubernetes/cmd/...@vX` is refused because
+// that module's go.mod holds replace directives (every k8s.io staging module points at
+// ./staging/src/...), so the build module requires k8s.io/kubernetes at the pinned version and
+// replaces each staging module named in its go.mod with the published release of the same
+// Kubernetes version (t.StagingVersion). The upstream go.mod also says which Go version the
+// release needs.
+func (in *Installer) kubernetesGoMod(ctx context.Context, goBin string, t Tool, dir string, env []string) ([]byte, error) {
+	out, err := in.goCmd(ctx, t, goBin, dir, env, "mod", "download", "-json", t.Module+"@"+t.Version)
 	if err != nil {
-		return fmt.Errorf("install %s: the Go toolchain is needed to build pinned tools: %w", t.Name, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(in.Dir(t)), 0o755); err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(in.Dir(t)), ".build-*")
-	if err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	defer os.RemoveAll(tmp)
-	modDir := filepath.Join(tmp, "mod")
-	if err := os.Mkdir(modDir, 0o755); err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-
-	in.progressf("installing %s %s (go build %s in a module pinning the k8s.io staging modules to %s)...",
-		t.Name, t.Version, t.Package, t.StagingVersion)
-	start := time.Now()
-	stopTicker := in.tick(t.Name, start)
-	defer stopTicker()
-	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
-	env = append(env, t.Env...)
-
-	// The upstream go.mod says which staging modules exist and which Go version the release needs.
-	out, err := in.goCmd(ctx, t, goBin, modDir, env, "mod", "download", "-json", t.Module+"@"+t.Version)
-	if err != nil {
-		return fmt.Errorf("install %s %s: download %s: %w\n%s", t.Name, t.Version, t.Module, err, tail(out, 20))
+		return nil, fmt.Errorf("download %s: %w\n%s", t.Module, err, tail(out, 20))
 	}
 	var dl struct{ GoMod, Error string }
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &dl); err != nil || dl.GoMod == "" {
-		return fmt.Errorf("install %s: read `go mod download` output: %v %s", t.Name, err, dl.Error)
+	i := strings.Index(out, "{")
+	if i < 0 {
+		return nil, fmt.Errorf("read `go mod download` output: %s", tail(out, 5))
+	}
+	if err := json.Unmarshal([]byte(out[i:]), &dl); err != nil || dl.GoMod == "" {
+		return nil, fmt.Errorf("read `go mod download` output: %v %s", err, dl.Error)
 	}
 	upstream, err := os.ReadFile(dl.GoMod)
 	if err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
+		return nil, err
 	}
-	gomod, err := StagingGoMod(t, upstream)
-	if err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	if err := os.WriteFile(filepath.Join(modDir, "go.mod"), gomod, 0o644); err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	if out, err := in.goCmd(ctx, t, goBin, modDir, env, "get", t.Package+"@"+t.Version); err != nil {
-		return fmt.Errorf("install %s %s: go get failed: %w\n%s", t.Name, t.Version, err, tail(out, 20))
-	}
-	built := filepath.Join(tmp, t.Binary())
-	if out, err := in.goCmd(ctx, t, goBin, modDir, env, "build", "-trimpath", "-ldflags", versionLDFlags(t.Version), "-o", built, t.Package); err != nil {
-		return fmt.Errorf("install %s %s: go build failed: %w\n%s", t.Name, t.Version, err, tail(out, 20))
-	}
-	if v, err := BinaryVersion(built, t); err != nil || v != t.Version {
-		return fmt.Errorf("install %s: built binary reports version %q (want %s): %v", t.Name, v, t.Version, err)
-	}
-	if err := os.MkdirAll(in.Dir(t), 0o755); err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	if err := os.Rename(built, in.Path(t)); err != nil {
-		return fmt.Errorf("install %s: %w", t.Name, err)
-	}
-	in.progressf("installed %s %s in %s -> %s", t.Name, t.Version, time.Since(start).Round(time.Second), in.Path(t))
-	return nil
+	return StagingGoMod(t, upstream)
 }
 
 // versionLDFlags stamps the release version the way Kubernetes' own build does, so the server's

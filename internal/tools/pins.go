@@ -63,6 +63,23 @@ var pinned = [...]Tool{
 		Image: "alpine/helm:3.19.0", ImageBinary: "/usr/bin/helm"},
 }
 
+// devPinned are tools this repository's own tests use (e.g. to lint the CI templates it ships),
+// not pipeline stages: they have no image, and `tollgate tools install` leaves them out. The
+// tests install them with Installer.Install(DevTool(name)).
+var devPinned = [...]Tool{
+	{Name: "actionlint", Module: "github.com/rhysd/actionlint", Package: "github.com/rhysd/actionlint/cmd/actionlint", Version: "v1.7.12"},
+}
+
+// DevTool returns the pinned development tool of that name.
+func DevTool(name string) (Tool, error) {
+	for _, t := range devPinned {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return Tool{}, fmt.Errorf("unknown development tool %q (known: actionlint)", name)
+}
+
 // All returns every pinned tool, sorted by name.
 func All() []Tool {
 	out := pinned[:]

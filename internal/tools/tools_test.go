@@ -48,6 +48,26 @@ func TestPins(t *testing.T) {
 	}
 }
 
+// Development tools are pinned like the others but are not pipeline tools: no image, not in All
+// (so not in `tollgate tools install` nor in the Dagger lab's images), not reachable with Get.
+func TestDevTools(t *testing.T) {
+	al, err := DevTool("actionlint")
+	if err != nil || al.Image != "" || !strings.HasPrefix(al.Version, "v") || !strings.HasPrefix(al.Package, al.Module) {
+		t.Fatalf("actionlint: %+v, %v", al, err)
+	}
+	for _, tl := range All() {
+		if tl.Name == al.Name {
+			t.Error("a development tool is among the pipeline tools")
+		}
+	}
+	if _, err := Get("actionlint"); err == nil {
+		t.Error("Get finds a development tool")
+	}
+	if _, err := DevTool("trivy"); err == nil {
+		t.Error("DevTool finds a pipeline tool")
+	}
+}
+
 // TestInstallFromModuleCache builds a real pinned tool with `go install` into an empty cache,
 // with the proxy turned off: TestMain fetched kubeconform's modules into the module cache.
 func TestInstallFromModuleCache(t *testing.T) {
