@@ -16,9 +16,17 @@ import (
 // less than looking up its memo.
 const memoMinSize = 1 << 20
 
-// racyWindow: a file modified this recently may change again within the same timestamp, so
-// its digest is not memoised (git's "racy clean" problem).
-const racyWindow = 2 * time.Second
+// A file modified very recently may change again within the same timestamp, so its digest is
+// not memoised (git's "racy clean" problem). How recent depends on the file system's clock: one
+// that keeps nanoseconds (a modification time with a fraction of a second) tells two writes apart
+// within milliseconds; one that keeps seconds (or two, like FAT) does not.
+func racy(mod time.Time) bool {
+	window := 2 * time.Second
+	if mod.Nanosecond() != 0 {
+		window = 100 * time.Millisecond
+	}
+	return time.Since(mod) <= window
+}
 
 // memo remembers the SHA-256 of big files (image archives, Tollgate's own executable) by their
 // identity — path, device, inode, size, modification and change times — so a warm run stats
@@ -69,7 +77,7 @@ func (m *memo) hashAndRemember(path, memoFile, id string, fi os.FileInfo) (strin
 	if err != nil {
 		return "", err
 	}
-	if time.Since(fi.ModTime()) > racyWindow {
+	if !racy(fi.ModTime()) {
 		if after, err := os.Stat(path); err == nil {
 			if id2, ok := identity(path, after); ok && id2 == id {
 				_ = writeAtomic(memoFile, []byte(d+"\n"))
@@ -125,7 +133,7 @@ func (m *memo) treeDigest(entries []treeEntry) (string, error) {
 			continue
 		}
 		id, ok := identity(e.path, e.info)
-		if !ok || time.Since(e.info.ModTime()) <= racyWindow {
+		if !ok || racy(e.info.ModTime()) {
 			memoable = false
 			continue
 		}
