@@ -49,7 +49,7 @@ best() { # best wall time in seconds of RUNS runs of "$@"
   echo "$b"
 }
 gt() { "$GATOR" test -o json -f "$WORK/library" -f "$WORK/k8s"; }
-tg() { "$WORK/tollgate" policy -C "$WORK" k8s --cache-dir "$CACHE" --no-install --out "" --progress none --format json; }
+tg() { "$WORK/tollgate" policy -C "$WORK" k8s --cache-dir "$CACHE" --no-cache --no-install --out "" --progress none --format json; }
 
 T_G=$(best gt)
 T_T=$(best tg)

@@ -146,10 +146,10 @@ bare() { # what a CI script does: each service's directory, each tool
     svc="svc-$k"
     "$KC" -strict -summary -output json -kubernetes-version 1.36.0 -schema-location "$LOC" "$TREE/deploy/$svc" || true
     "$KS" score --output-format json --kubernetes-version v1.36 "$TREE/deploy/$svc"/*.yaml || true
-    "$WORK/tollgate" lint -C "$TREE" "src/$svc/Dockerfile" --cache-dir "$CACHE" --out "" --progress none --format json || true
+    "$WORK/tollgate" lint -C "$TREE" "src/$svc/Dockerfile" --cache-dir "$CACHE" --no-cache --out "" --progress none --format json || true
   done
 }
-tg() { "$WORK/tollgate" run "$TREE" --stages lint,validate,score --cache-dir "$CACHE" --out "" --progress none --format json; }
+tg() { "$WORK/tollgate" run "$TREE" --stages lint,validate,score --cache-dir "$CACHE" --no-cache --out "" --progress none --format json; }
 
 T_BARE=$(best bare)
 T_TG=$(best tg)

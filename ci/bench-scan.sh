@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): Tollgate's sbom + scan stages as the pipeline runs them (in parallel,
 # the image opened once) against the naive sequence `syft` then `trivy image` on the same input
-# with the same arguments. Prints wall times, the ratio a/b (target <= 0.75) and peak memory.
+# with the same arguments. Prints wall times, the ratio a/b (target <= MAX_RATIO, default 0.70) and
+# peak memory, and exits 1 above the target. Ratios measured on a loaded machine are worse (both
+# runs compete for the cores): the rounds take the best of each and print the load average.
 #
-#   ci/bench-scan.sh                      # ~300 MiB docker-archive fixture, 2 rounds
+#   ci/bench-scan.sh                      # ~300 MiB docker-archive fixture, 3 rounds
 #   BENCH_MB=600 BENCH_ROUNDS=3 ci/bench-scan.sh
 #   BENCH_FORMAT=oci-dir ci/bench-scan.sh # docker-archive (default) or oci-dir
 #
@@ -15,7 +17,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 MB=${BENCH_MB:-300}
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
+MAX_RATIO=${MAX_RATIO:-0.70}
 FORMAT=${BENCH_FORMAT:-docker-archive}
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")}
 mkdir -p "$W/bin"
@@ -114,17 +117,19 @@ naive() {
 log "warm-up (page cache): one naive run"
 measure warmup bash -c "$(declare -p SYFT_CMD TRIVY_CMD SYFT_ENV); $(declare -f naive); naive"
 
-best_a="" best_b="" a_tree=0 b_tree=0 a_max=0 b_max=0 a_cpu=0 b_cpu=0
+best_a="" best_b="" walls_a="" walls_b="" a_tree=0 b_tree=0 a_max=0 b_max=0 a_cpu=0 b_cpu=0
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; r++)); do
 	measure naive bash -c "$(declare -p SYFT_CMD TRIVY_CMD SYFT_ENV); $(declare -f naive); naive"
 	log "round $r: (b) naive syft then trivy: ${WALL}s, peak tree RSS $((TREE_KB / 1024)) MiB"
+	walls_b+=" $(printf '%.2f' "$WALL")"
 	if [[ -z $best_b ]] || flt "$WALL" "$best_b"; then best_b=$WALL b_cpu=$CPU; fi
 	((TREE_KB > b_tree)) && b_tree=$TREE_KB
 	((MAX_KB > b_max)) && b_max=$MAX_KB
 
 	measure tollgate "$W/bin/benchscan" -image "$FIXTURE" -trivy-cache "$DB" -out "$W/reports"
 	log "round $r: (a) tollgate sbom+scan: ${WALL}s, peak tree RSS $((TREE_KB / 1024)) MiB ($(tr '\n' ' ' <"$W/tollgate.out"))"
+	walls_a+=" $(printf '%.2f' "$WALL")"
 	if [[ -z $best_a ]] || flt "$WALL" "$best_a"; then best_a=$WALL a_cpu=$CPU; fi
 	((TREE_KB > a_tree)) && a_tree=$TREE_KB
 	((MAX_KB > a_max)) && a_max=$MAX_KB
@@ -136,4 +141,11 @@ printf 'load average before/after: %s / %s (other work on the machine makes the 
 printf '%-34s %9s %9s %16s %16s\n' "" "wall (s)" "cpu (s)" "peak tree MiB" "peak proc MiB"
 printf '%-34s %9.2f %9.2f %16d %16d\n' "(a) tollgate sbom+scan (parallel)" "$best_a" "$a_cpu" $((a_tree / 1024)) $((a_max / 1024))
 printf '%-34s %9.2f %9.2f %16d %16d\n' "(b) naive syft; trivy image" "$best_b" "$b_cpu" $((b_tree / 1024)) $((b_max / 1024))
-printf 'ratio a/b: %.2f (target <= 0.75): %s\n' "$ratio" "$(if fle "$ratio" 0.75; then echo met; else echo MISSED; fi)"
+printf 'all rounds (s): (a)%s  (b)%s\n' "$walls_a" "$walls_b"
+printf 'ratio a/b: %.3f (target <= %s): ' "$ratio" "$MAX_RATIO"
+if fle "$ratio" "$MAX_RATIO"; then
+	echo met
+else
+	echo MISSED
+	exit 1
+fi

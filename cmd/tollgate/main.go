@@ -19,6 +19,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	cli.TuneRuntime()
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

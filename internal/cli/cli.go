@@ -70,6 +70,9 @@ type globalOpts struct {
 	noAuto   bool
 	failOn   string
 	progress string
+	noCache  bool
+	// changed is `run --changed REV` (run only).
+	changed string
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -95,6 +98,7 @@ Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 	pf.BoolVar(&g.noAuto, "no-install", false, "fail instead of building a missing pinned tool")
 	pf.StringVar(&g.failOn, "fail-on", "", "lowest severity that fails a gate (overrides tollgate.yaml): CRITICAL, HIGH, MEDIUM, LOW, INFO")
 	pf.StringVar(&g.progress, "progress", "auto", "progress view on stderr: auto, live, plain, none")
+	pf.BoolVar(&g.noCache, "no-cache", false, "run every stage instead of reading cached results (fresh results still replace cached ones)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: model.ExitUsage, err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
 	})
@@ -106,6 +110,7 @@ Exit codes: 0 all gates passed, 1 a gate failed, 2 bad usage, config or input,
 	}
 	root.AddCommand(newToolsCmd(g, stdout, stderr))
 	root.AddCommand(newSchemasCmd(g, stdout, stderr))
+	root.AddCommand(newCacheCmd(g, stdout))
 	root.AddCommand(newKeysCmd(g, stdout, stderr))
 	root.AddCommand(newServeCmd(g, stdout, stderr))
 	return root

@@ -26,7 +26,10 @@ var buildFx struct {
 func TestMain(m *testing.M) {
 	// `tollgate run` in these tests runs validate and score for real: their pinned tools are built
 	// into the shared tool cache before the tests, outside the test timeout.
-	tools.EnsureForTests("kubeconform", "kube-score")
+	if os.Getenv(cliProcessEnv) == "1" { // a tollgate process started by a test
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	tools.EnsureForTests("kubeconform", "kube-score", "syft", "trivy")
 	dir, err := os.MkdirTemp("", "tollgate-cli-test-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tollgate-dev/tollgate/internal/changes"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/pipeline"
@@ -39,6 +40,7 @@ func newRunCmd(g *globalOpts, stdout, stderr io.Writer) *cobra.Command {
 			return execute(cmd.Context(), g, dir, stages, nil, appliers, stdout, stderr)
 		},
 	}
+	cmd.Flags().StringVar(&g.changed, "changed", "", "check only what changed since this git revision (e.g. HEAD, origin/main): stages whose inputs did not change come from the result cache, or are skipped")
 	cmd.Flags().StringVar(&img, "image", "", "image for the sbom and scan stages: docker-archive or OCI tarball, OCI layout dir, or registry reference (overrides scan.image and sbom.image)")
 	cmd.Flags().StringSliceVar(&stages, "stages", nil, "stages to run, comma-separated (default: tollgate.yaml's stages, else all): "+strings.Join(config.StageNames(), ","))
 	// Every stage's flags are accepted by run too, so one command line can tune the whole pipeline.
@@ -139,12 +141,23 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	if len(stageNames) == 0 {
 		stages = pipeline.SetUp(stages, cfg, dir)
 	}
-	cacheDir := g.cacheDir
-	if cacheDir == "" {
-		cacheDir = cfg.Tools.CacheDir
+	cacheDir := toolCacheDir(g, cfg)
+	results, err := resultCache(g, cfg)
+	if err != nil {
+		return classify(err)
 	}
-	if cacheDir == "" {
-		cacheDir = tools.DefaultCacheDir()
+	var changed *changes.Set
+	if g.changed != "" {
+		if changed, err = changes.Since(ctx, dir, g.changed); err != nil {
+			return classify(err)
+		}
+		cfgFile := g.config
+		if cfgFile == "" {
+			cfgFile = filepath.Join(dir, config.FileName)
+		}
+		if abs, err := filepath.Abs(cfgFile); err == nil && changed.Changes([]string{abs}, nil) != "" {
+			changed.All, changed.Why = true, filepath.Base(cfgFile)+" changed"
+		}
 	}
 	auto := !g.noAuto
 	if cfg.Tools.AutoInstall != nil && !*cfg.Tools.AutoInstall {
@@ -162,12 +175,14 @@ func execute(ctx context.Context, g *globalOpts, dir string, stageNames, args []
 	}
 	view.plan(names)
 	env := &stage.Env{
-		Root:   dir,
-		Config: cfg,
-		Tools:  &tools.Installer{CacheDir: cacheDir, AutoInstall: auto, Progress: view.toolWriter()},
-		OutDir: g.outDir,
-		Args:   args,
-		Now:    time.Now,
+		Root:    dir,
+		Config:  cfg,
+		Tools:   &tools.Installer{CacheDir: cacheDir, AutoInstall: auto, Progress: view.toolWriter()},
+		OutDir:  g.outDir,
+		Args:    args,
+		Now:     time.Now,
+		Cache:   results,
+		Changed: changed,
 	}
 	work, err := os.MkdirTemp("", "tollgate-run-*")
 	if err != nil {

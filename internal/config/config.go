@@ -34,6 +34,8 @@ type Config struct {
 	Ignore []Ignore `yaml:"ignore"`
 	// Tools configures where pinned tools live.
 	Tools Tools `yaml:"tools"`
+	// Cache configures the result cache.
+	Cache Cache `yaml:"cache"`
 
 	Build    Build    `yaml:"build"`
 	Lint     Lint     `yaml:"lint"`
@@ -128,6 +130,7 @@ func (c *Config) applyDefaults() {
 	c.Verify.defaults()
 	c.Deploy.defaults()
 	c.Policy.defaults()
+	c.Cache.defaults()
 }
 
 // Load reads a config file. A missing file at the default location is not an error:
@@ -321,6 +324,9 @@ func (c *Config) validate() error {
 		}
 	}
 	if err := c.ValidateBuild(); err != nil {
+		return err
+	}
+	if err := c.validateCache(); err != nil {
 		return err
 	}
 	return c.ValidatePush()

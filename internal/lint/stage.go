@@ -51,6 +51,7 @@ func Stage() stage.Stage {
 			}
 			return Lint(ctx, OptionsFrom(env.Config), inputs)
 		},
+		CacheKey: cacheKey,
 	}
 }
 

@@ -142,6 +142,9 @@ type StageResult struct {
 	Summary string `json:"summary,omitempty"`
 	// ErrorKind classifies StatusError: "input" (exit 2) or "tool" (exit 3).
 	ErrorKind string `json:"error_kind,omitempty"`
+	// Cached is set when the result was read from the result cache instead of running the stage
+	// (the gate is still applied when it is read).
+	Cached bool `json:"cached,omitempty"`
 }
 
 // Active returns the findings that are not suppressed.

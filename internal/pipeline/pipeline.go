@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/resultcache"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 )
 
@@ -149,6 +150,17 @@ func runOne(ctx context.Context, env *stage.Env, s stage.Stage) (res *model.Stag
 		}
 		res.Duration = time.Since(start)
 	}()
+	key := cacheKey(ctx, env, s)
+	if env.Changed != nil {
+		if r := unchangedResult(env, s, key); r != nil {
+			return r
+		}
+	}
+	if r, ok := env.Cache.Get(key, env.OutDir); ok {
+		env.Progress(s.Name, "result from the cache (key "+key.Sum()[:12]+")")
+		gate.Apply(r, env.Config, env.Now())
+		return r
+	}
 	r, err := s.Run(ctx, env)
 	if err != nil {
 		tool := s.Tool
@@ -163,6 +175,76 @@ func runOne(ctx context.Context, env *stage.Env, s stage.Stage) (res *model.Stag
 	if r.Findings == nil {
 		r.Findings = []model.Finding{}
 	}
+	store(ctx, env, s, key, r)
 	gate.Apply(r, env.Config, env.Now())
 	return r
+}
+
+// cacheKey computes the stage's result-cache key, nil when there is no cache or the stage has no
+// key. A key function that fails or panics only costs the cache: the stage runs.
+func cacheKey(ctx context.Context, env *stage.Env, s stage.Stage) (key *resultcache.Key) {
+	if (env.Cache == nil && env.Changed == nil) || s.CacheKey == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			env.Progress(s.Name, fmt.Sprintf("not cached: cache key failed: %v", p))
+			key = nil
+		}
+	}()
+	k, err := s.CacheKey(ctx, env)
+	if err != nil {
+		env.Progress(s.Name, "not cached: "+err.Error())
+		return nil
+	}
+	return k
+}
+
+// store keeps a raw result for later runs. The key is computed again after the run and must
+// match the one computed before (an input edited while the stage ran must not be stored under
+// either version); a key that was only waiting for the stage to install its tool or fetch its
+// data is taken as computed after the run.
+func store(ctx context.Context, env *stage.Env, s stage.Stage, before *resultcache.Key, r *model.StageResult) {
+	if env.Cache == nil || before == nil || !resultcache.Storable(r) {
+		return
+	}
+	if !before.Cacheable() && !before.IsPending() {
+		env.Progress(s.Name, "not cached: "+before.Reason())
+		return
+	}
+	after := cacheKey(ctx, env, s)
+	if after == nil || !after.Cacheable() || (before.Cacheable() && after.Sum() != before.Sum()) {
+		env.Progress(s.Name, "not cached: inputs changed while the stage ran")
+		return
+	}
+	if err := env.Cache.Put(after, r, env.OutDir); err != nil {
+		env.Progress(s.Name, "not cached: "+err.Error())
+	}
+}
+
+// unchangedResult decides a stage under `--changed REV`: stages without a cache key (build and
+// release stages) are skipped, since --changed only checks; a stage whose input files did not
+// change since REV is served from the cache, or skipped when the cache has nothing for it. It
+// returns nil when the stage should run as usual (its inputs changed, or it checks an image,
+// which git cannot see: image stages go by the image's digest every time).
+func unchangedResult(env *stage.Env, s stage.Stage, key *resultcache.Key) *model.StageResult {
+	skipped := func(why string) *model.StageResult {
+		return &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{}, Error: why}
+	}
+	switch {
+	case s.CacheKey == nil:
+		return skipped("skipped: --changed only checks (build and release stages run without it)")
+	case key == nil || key.IsExternal():
+		return nil
+	}
+	if why := env.Changed.Changes(key.Files(), key.Trees()); why != "" {
+		env.Progress(s.Name, "changed since "+env.Changed.Rev+": "+why)
+		return nil
+	}
+	if r, ok := env.Cache.Get(key, env.OutDir); ok {
+		env.Progress(s.Name, "unchanged since "+env.Changed.Rev+": result from the cache")
+		gate.Apply(r, env.Config, env.Now())
+		return r
+	}
+	return skipped("skipped: no input changed since " + env.Changed.Rev + " and the cache holds no result for them (run without --changed to check)")
 }

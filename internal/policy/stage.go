@@ -57,6 +57,8 @@ func Stage() stage.Stage {
 		Short: "Check Kubernetes manifests against Gatekeeper policies (gator) and the Pod Security Standards",
 		Run:   run,
 		Flags: flags,
+
+		CacheKey: cacheKey,
 	}
 }
 

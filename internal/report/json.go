@@ -47,6 +47,8 @@ type jsonStage struct {
 	ErrorKind  string           `json:"error_kind,omitempty"`
 	DurationMS int64            `json:"duration_ms"`
 	Artifacts  []model.Artifact `json:"artifacts,omitempty"`
+	// Cached is true when the stage's result came from the result cache (gated at read time).
+	Cached bool `json:"cached,omitempty"`
 }
 
 type jsonTool struct {
@@ -120,6 +122,7 @@ func jsonFromRun(run *model.Run) jsonReport {
 			ErrorKind:  s.ErrorKind,
 			DurationMS: s.Duration.Milliseconds(),
 			Artifacts:  s.Artifacts,
+			Cached:     s.Cached,
 		}
 		for sev, n := range counts {
 			if n > 0 {

@@ -116,6 +116,9 @@ func junitSuite(run *model.Run, s *model.StageResult) junitTestsuite {
 	if s.Summary != "" {
 		suite.Properties = append(suite.Properties, junitProperty{Name: "summary", Value: s.Summary})
 	}
+	if s.Cached {
+		suite.Properties = append(suite.Properties, junitProperty{Name: "cached", Value: "true"})
+	}
 
 	blocking := 0
 	for _, f := range sortedFindings(s.Findings) {

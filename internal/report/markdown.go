@@ -100,6 +100,9 @@ func markdownShort(run *model.Run) []string {
 	if suppressed > 0 {
 		lines = append(lines, plural(suppressed, "suppressed finding")+" (accepted risks; see the JSON report).")
 	}
+	if n := cachedCount(run); n > 0 {
+		lines = append(lines, fmt.Sprintf("%d from the result cache (inputs unchanged since they last ran).", n))
+	}
 	return append(lines, "")
 }
 
@@ -135,6 +138,9 @@ func markdownFull(run *model.Run) []string {
 	if run.Duration > 0 {
 		facts = append(facts, humanDuration(run.Duration))
 	}
+	if n := cachedCount(run); n > 0 {
+		facts = append(facts, fmt.Sprintf("%d from the result cache", n))
+	}
 	if run.Version != "" {
 		facts = append(facts, "tollgate "+mdText(run.Version))
 	}
@@ -162,7 +168,7 @@ func markdownFull(run *model.Run) []string {
 		}
 		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | %s |",
 			statusEmoji(s.Status), mdCellText(s.Stage), mdCellText(cmp.Or(toolLabel(s.Tool), "-")),
-			strings.Join(cells, " | "), humanDuration(s.Duration)))
+			strings.Join(cells, " | "), mdTime(s)))
 	}
 	var skipped []string
 	for _, s := range run.Stages {
@@ -453,4 +459,23 @@ func cutRunes(s string, max int) string {
 		return s
 	}
 	return string(r[:max-1]) + "…"
+}
+
+// mdTime is a stage's time cell; a result read from the result cache says so.
+func mdTime(s *model.StageResult) string {
+	if s.Cached {
+		return humanDuration(s.Duration) + " (cached)"
+	}
+	return humanDuration(s.Duration)
+}
+
+// cachedCount is the number of stage results read from the result cache.
+func cachedCount(run *model.Run) int {
+	n := 0
+	for _, s := range run.Stages {
+		if s != nil && s.Cached {
+			n++
+		}
+	}
+	return n
 }

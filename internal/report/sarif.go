@@ -78,6 +78,9 @@ func sarifRun(run *model.Run, s *model.StageResult) *sarif.Run {
 	if s.Summary != "" {
 		props.Add("summary", s.Summary)
 	}
+	if s.Cached {
+		props.Add("cached", true)
+	}
 	r.AttachPropertyBag(props)
 
 	for _, rule := range sarifRules(s) {

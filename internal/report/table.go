@@ -93,7 +93,7 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	b.WriteString("\n")
 
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	failed, ran, blocking := 0, 0, 0
+	failed, ran, blocking, cached := 0, 0, 0, 0
 	for _, s := range run.Stages {
 		if s == nil {
 			continue
@@ -106,8 +106,13 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 		if s.Status == model.StatusFail || s.Status == model.StatusError {
 			failed++
 		}
+		took := humanDuration(s.Duration)
+		if s.Cached {
+			cached++
+			took += " (cached)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Stage, t.paint(statusColor(s.Status), statusWord(s.Status)),
-			cmp.Or(toolLabel(s.Tool), "-"), humanDuration(s.Duration), stageLine(s, c, bl, sup))
+			cmp.Or(toolLabel(s.Tool), "-"), took, stageLine(s, c, bl, sup))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -126,6 +131,9 @@ func (t tableWriter) Write(w io.Writer, run *model.Run) error {
 	}
 	if run.Duration > 0 {
 		fmt.Fprintf(&b, " in %s", run.Duration.Round(100*time.Millisecond))
+	}
+	if cached > 0 {
+		fmt.Fprintf(&b, " (%d from the result cache)", cached)
 	}
 	// Say which stages did not run, and why, in the summary line itself.
 	if sk := run.Skipped(); len(sk) > 0 && run.Problem() == "" {

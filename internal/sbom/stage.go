@@ -27,6 +27,8 @@ func Stage() stage.Stage {
 		Short: "Generate the image's SBOM (SPDX 2.3 and CycloneDX 1.6 JSON) with syft",
 		Flags: flags,
 		Run:   run,
+
+		CacheKey: cacheKey,
 	}
 }
 

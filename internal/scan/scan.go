@@ -205,6 +205,8 @@ func Stage() stage.Stage {
 		Short: "Scan an image (tarball, OCI layout or registry reference) for known vulnerabilities with trivy",
 		Flags: flags,
 		Run:   runStage,
+
+		CacheKey: cacheKey,
 	}
 }
 
@@ -277,7 +279,7 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		return nil, &model.ToolError{Tool: "trivy", Err: err}
 	}
 	progress("scanning " + src.Name() + " with trivy " + Tool().Version)
-	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: src, Options: opts, WorkDir: workDir, Env: registryEnv(src)})
+	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: forTrivy(ctx, src, workDir, progress), Options: opts, WorkDir: workDir, Env: registryEnv(src)})
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +294,23 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// forTrivy hands trivy a docker archive as an OCI layout (image.DockerArchiveLayout): one pass
+// over the archive instead of trivy's several. The layout lives in the stage's work dir; if it
+// cannot be made, trivy reads the archive itself.
+func forTrivy(ctx context.Context, src *image.Source, workDir string, progress func(string)) *image.Source {
+	if src.Kind != image.KindDockerArchive {
+		return src
+	}
+	dir, err := image.DockerArchiveLayout(ctx, src, workDir)
+	if err != nil {
+		progress("reading the docker archive directly: " + err.Error())
+		return src
+	}
+	layout := *src
+	layout.Path = dir
+	return &layout
 }
 
 func writeAtomic(path string, b []byte) error {

@@ -65,7 +65,9 @@ func TestFailClosed(t *testing.T) {
 		{"nothing scored", fakeTool(t, "echo '[]'"), 0, "did not report on Deployment/shop/web"},
 		{"null", fakeTool(t, "echo null"), 0, "did not report on"},
 		{"unknown grade", fakeTool(t, "cat "+mangle(`"grade": 1,`, `"grade": 3,`)+"; exit 1"), 0, "unknown grade 3"},
-		{"unknown object", fakeTool(t, "cat "+mangle(`doc-00001.yaml`, `elsewhere.yaml`, `"Deployment/apps/v1/shop/web"`, `"Deployment/apps/v1/shop/api"`)+"; exit 1"), 0, "not among its inputs"},
+		// Every object under a file name Tollgate did not give, one of them under an unknown key.
+		{"unknown object", fakeTool(t, "cat "+replay("unknown.json", []byte(strings.Replace(strings.ReplaceAll(string(realJSON), `input-0001.yaml`, `elsewhere.yaml`),
+			`"Deployment/apps/v1/shop/web"`, `"Deployment/apps/v1/shop/nowhere"`, 1)))+"; exit 1"), 0, "not among its inputs"},
 		{"check without id", fakeTool(t, "cat "+mangle(`"id": "container-image-tag"`, `"id": ""`)+"; exit 1"), 0, "has no id"},
 		{"crash", fakeTool(t, "kill -9 $$"), 0, "crashed"},
 		{"hang", fakeTool(t, "exec sleep 60"), 300 * time.Millisecond, "did not finish"},

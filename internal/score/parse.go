@@ -73,7 +73,7 @@ func parse(out []byte, o Options, b *Batch) (findings []model.Finding, rules []m
 			return nil, nil, 0, errors.New("read kube-score JSON output: an object has no object_name")
 		}
 		reported[obj.ObjectName] = true
-		src, ok := b.lookup(obj.FileName, obj.ObjectName)
+		src, ok := b.lookup(obj.FileName, obj.FileRow, obj.ObjectName)
 		if !ok {
 			return nil, nil, 0, fmt.Errorf("kube-score reported on %s (%s), which is not among its inputs", obj.ObjectName, obj.FileName)
 		}

@@ -52,6 +52,19 @@ func unscoredRule() model.Rule {
 //     are found by halving the inputs, reported as RuleUnscored findings at their file and
 //     line, and the rest is scored.
 func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*Outcome, error) {
+	return RunIn(ctx, o, "", docs, exec)
+}
+
+// RunIn is Run with the project root the documents' files are relative to: project files whose
+// documents kube-score can read as they are are handed over as they are (Input.Path), the
+// others are written into one file (see batcher). With root "" every input is written.
+func RunIn(ctx context.Context, o Options, root string, docs []manifest.Document, exec Exec) (*Outcome, error) {
+	return runIn(ctx, o, root, docs, exec, true)
+}
+
+// runIn is RunIn that builds Outcome.Raw only when keepRaw is set: kube-score's output is large
+// (every check of every object) and decoding it twice costs more than the rest of the stage.
+func runIn(ctx context.Context, o Options, root string, docs []manifest.Document, exec Exec, keepRaw bool) (*Outcome, error) {
 	out := &Outcome{Findings: []model.Finding{}}
 	var scored []manifest.Document
 	for _, d := range docs {
@@ -67,8 +80,9 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 	seen := map[string]bool{}
 	rules := map[string]model.Rule{}
 	var raws []json.RawMessage
+	bt := newBatcher(root, docs)
 	for _, run := range partition(scored) {
-		b, err := NewBatch(run)
+		b, err := bt.batch(run)
 		if err != nil {
 			return nil, &model.ToolError{Tool: toolName, Err: err}
 		}
@@ -77,7 +91,7 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 			return nil, err
 		}
 		if isParseFailure(code, stdout, stderr) {
-			bad, err := findUnreadable(ctx, exec, b, run)
+			bad, err := findUnreadable(ctx, exec, bt, run)
 			if err != nil {
 				return nil, err
 			}
@@ -96,7 +110,7 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 			if len(good) == 0 {
 				continue
 			}
-			if b, err = NewBatch(good); err != nil {
+			if b, err = bt.batch(good); err != nil {
 				return nil, &model.ToolError{Tool: toolName, Err: err}
 			}
 			if code, stdout, stderr, err = exec(ctx, b.Inputs); err != nil {
@@ -117,7 +131,7 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 			rules[r.ID] = r
 		}
 		var objs []json.RawMessage
-		if json.Unmarshal(stdout, &objs) == nil {
+		if keepRaw && json.Unmarshal(stdout, &objs) == nil {
 			raws = append(raws, objs...)
 		}
 	}
@@ -127,6 +141,9 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 		out.Rules = append(out.Rules, r)
 	}
 	sort.Slice(out.Rules, func(i, j int) bool { return out.Rules[i].ID < out.Rules[j].ID })
+	if !keepRaw {
+		return out, nil
+	}
 	if raws == nil {
 		raws = []json.RawMessage{}
 	}
@@ -178,15 +195,19 @@ func isParseFailure(code int, stdout, stderr []byte) bool {
 // findUnreadable finds which documents of a run kube-score cannot decode, by halving: a half
 // that kube-score reads is done, one it refuses is halved again, down to single documents.
 // It returns kube-score's reason per document index of run.
-func findUnreadable(ctx context.Context, exec Exec, b *Batch, run []manifest.Document) (map[int]unreadable, error) {
+func findUnreadable(ctx context.Context, exec Exec, bt *batcher, run []manifest.Document) (map[int]unreadable, error) {
 	bad := map[int]unreadable{}
 	var search func(idx []int) error
 	search = func(idx []int) error {
-		inputs := make([]Input, len(idx))
+		part := make([]manifest.Document, len(idx))
 		for i, j := range idx {
-			inputs[i] = b.Inputs[j]
+			part[i] = run[j]
 		}
-		code, stdout, stderr, err := exec(ctx, inputs)
+		b, err := bt.batch(part)
+		if err != nil {
+			return &model.ToolError{Tool: toolName, Err: err}
+		}
+		code, stdout, stderr, err := exec(ctx, b.Inputs)
 		if err != nil {
 			return err
 		}

@@ -57,6 +57,9 @@ type Runner struct {
 	Timeout time.Duration
 	// OutDir, when set, receives kube-score's raw JSON output as an artifact.
 	OutDir string
+	// Root is the project root the documents' files are relative to; project files kube-score
+	// can read as they are are passed as they are ("" writes every input).
+	Root string
 }
 
 // Score scores the documents with kube-score. Bad options are a *model.InputError; a kube-score
@@ -85,6 +88,10 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		defer os.RemoveAll(dir)
 		files := make([]string, 0, len(inputs))
 		for _, in := range inputs {
+			if in.Path != "" { // a project file kube-score reads where it is
+				files = append(files, in.Path)
+				continue
+			}
 			p := filepath.Join(dir, in.Name)
 			if err := os.WriteFile(p, in.Content, 0o600); err != nil {
 				return 0, nil, nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("write input: %w", err)}
@@ -95,13 +102,13 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		if err != nil {
 			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
 		}
-		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Timeout: timeout})
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: r.Binary, Args: args, Dir: dir, Env: tools.BatchGCEnv(), Timeout: timeout})
 		if err != nil {
 			return 0, nil, nil, err
 		}
 		return out.ExitCode, out.Stdout, out.Stderr, nil
 	}
-	outcome, err := Run(ctx, o, docs, exec)
+	outcome, err := runIn(ctx, o, r.Root, docs, exec, r.OutDir != "")
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +198,8 @@ func Stage() stage.Stage {
 		Usage: "[PATH...]",
 		Short: "Score Kubernetes manifests with kube-score (security context, resources, probes, NetworkPolicy, images)",
 		Run:   run,
+
+		CacheKey: cacheKey,
 	}
 }
 
@@ -208,7 +217,12 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
-	l := &manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, o.KubernetesVersion)}
+	// kube-score parses every document itself: a header scan is all it takes to pick and place
+	// the documents, so kube-score starts sooner. The full decode, which finds what the header
+	// scan leaves alone (a syntax error deep in a document), runs beside kube-score, and its
+	// error wins, so bad input is reported as before.
+	helm := manifest.EnvHelm(env, o.KubernetesVersion)
+	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: helm}
 	docs, err := l.Load(ctx, paths)
 	if err != nil {
 		return nil, err // names the file and line; the runner prefixes the stage name
@@ -216,8 +230,16 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if len(docs) == 0 {
 		return nil, noManifests(paths, l.Skipped)
 	}
+	fullErr := make(chan error, 1)
+	go func() {
+		_, err := (&manifest.Loader{Root: env.Root, Helm: helm}).Load(ctx, paths)
+		fullErr <- err
+	}()
 	bin, err := env.Tools.Ensure(ctx, toolName)
 	if err != nil {
+		if ferr := <-fullErr; ferr != nil {
+			return nil, ferr // bad input first: it is what the user fixes first
+		}
 		return nil, &model.ToolError{Tool: toolName, Err: err}
 	}
 	// Ensure has verified the binary's build info against the pin.
@@ -225,7 +247,10 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Progress != nil {
 		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
 	}
-	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir}.Score(ctx, o, docs)
+	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir, Root: env.Root}.Score(ctx, o, docs)
+	if ferr := <-fullErr; ferr != nil {
+		return nil, ferr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,14 @@ func TestSecretValuesNeverReachKubeScore(t *testing.T) {
 	if err := canary.Project(root, c); err != nil {
 		t.Fatal(err)
 	}
+	// Both ways kube-score gets documents: files Tollgate writes, and project files passed as
+	// they are (Root set), which a file holding a Secret never is.
+	for _, projectRoot := range []string{"", root} {
+		secretValuesNeverReachKubeScore(t, c, root, projectRoot)
+	}
+}
+
+func secretValuesNeverReachKubeScore(t *testing.T, c, root, projectRoot string) {
 	capture := filepath.Join(t.TempDir(), "capture")
 	bin, err := canary.Wrapper(t.TempDir(), kubeScore(t), capture)
 	if err != nil {
@@ -35,7 +43,7 @@ func TestSecretValuesNeverReachKubeScore(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	res, err := Runner{Binary: bin, OutDir: out}.Score(context.Background(), OptionsFrom(config.Default()), docs)
+	res, err := Runner{Binary: bin, OutDir: out, Root: projectRoot}.Score(context.Background(), OptionsFrom(config.Default()), docs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +57,7 @@ func TestSecretValuesNeverReachKubeScore(t *testing.T) {
 	if !scored {
 		t.Fatalf("the Deployment was not scored: %+v", res.Findings)
 	}
-	if args, err := os.ReadFile(filepath.Join(capture, "0", "args")); err != nil || !strings.Contains(string(args), "doc-") {
+	if args, err := os.ReadFile(filepath.Join(capture, "0", "args")); err != nil || !strings.Contains(string(args), "score") {
 		t.Fatalf("the wrapper recorded no kube-score call (%v): the test would prove nothing", err)
 	}
 	run := &model.Run{Version: "test", Stages: []*model.StageResult{res}}

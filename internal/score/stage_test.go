@@ -87,6 +87,9 @@ func TestStageBadInput(t *testing.T) {
 	write("broken.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: [oops\n")
 	write("binary.yaml", "\x00\x01\x02\xff\xfe garbage")
 	write("scalar.yaml", "just a string\n")
+	// A syntax error below the header: the header scan passes it, the full decode beside
+	// kube-score must still report it as bad input at its line.
+	write("deep.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: [oops\n")
 	write("nokind.yaml", "apiVersion: v1\nmetadata:\n  name: x\n")
 	write("empty/README.md", "no manifests here\n")
 	cases := []struct {
@@ -94,6 +97,7 @@ func TestStageBadInput(t *testing.T) {
 		line bool
 	}{
 		{"broken.yaml", true},
+		{"deep.yaml", true},
 		{"binary.yaml", false},
 		{"scalar.yaml", false},
 		{"nokind.yaml", false},

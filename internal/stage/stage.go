@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/tollgate-dev/tollgate/internal/changes"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/resultcache"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
@@ -38,6 +40,12 @@ type Env struct {
 	// Results returns the gated results of the stages that have finished so far in this run, in
 	// pipeline order (e.g. for a provenance attestation). Nil outside a pipeline run.
 	Results func() []*model.StageResult
+	// Cache, when set, stores raw results of stages that have a CacheKey and serves them to later
+	// runs with the same key (nil: every stage runs).
+	Cache *resultcache.Cache
+	// Changed, when set (`tollgate run --changed REV`), holds the project files changed since a
+	// git revision: a stage whose inputs did not change is served from the cache or skipped.
+	Changed *changes.Set
 	// Started is when the pipeline run began (zero outside a pipeline run), e.g. for provenance.
 	Started time.Time
 	// Selected names the stages of this run (set by the pipeline), so stages that read the same
@@ -90,6 +98,12 @@ type Stage struct {
 	// DirArg makes the positional argument of `tollgate <stage> [DIR]` the project directory
 	// (like `tollgate run [DIR]`) instead of an input of the stage.
 	DirArg bool
+	// CacheKey, when set, makes the stage's raw result cacheable: it returns a key covering
+	// everything the result depends on (tool build, effective config, input digests; see
+	// internal/resultcache). It must be cheap next to Run and must not install or download
+	// anything. A key that is not Cacheable, or an error, just means the stage runs. Stages with
+	// side effects (build, push, sign, deploy) have none.
+	CacheKey func(ctx context.Context, env *Env) (*resultcache.Key, error)
 }
 
 // SkipMissingDefaults returns a skipped result when a stage's inputs are the config defaults

@@ -92,3 +92,9 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// BatchGCEnv is the Go runtime setting for kube-score, which decodes every object into the
+// Kubernetes API types and exits: its heap is mostly garbage, and collecting it at the default
+// pace took a fifth of its wall time on a 250-file tree (82 ms -> 65 ms best of 10 with GOGC=400,
+// issue 14). kubeconform showed no gain within the noise and keeps the default.
+func BatchGCEnv() []string { return []string{"GOGC=400"} }

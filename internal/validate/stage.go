@@ -33,6 +33,8 @@ func Stage() stage.Stage {
 		Short: "Validate Kubernetes manifests against offline schemas with kubeconform (strict, CRD-aware)",
 		Run:   run,
 		Flags: flags,
+
+		CacheKey: cacheKey,
 	}
 }
 
