@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -171,15 +169,4 @@ func indexDigest(b []byte) (string, error) {
 		return "", &model.ToolError{Tool: "image", Err: errors.New("the container's OCI index does not list exactly one image manifest")}
 	}
 	return idx.Manifests[0].Digest, nil
-}
-
-// hidePaths replaces the module's internal paths in a tool's message with what the user knows
-// them as (longest first, so /tollgate/image.tar is not half-replaced by /tollgate/image).
-func hidePaths(msg string, names map[string]string) string {
-	keys := slices.Collect(maps.Keys(names))
-	slices.SortFunc(keys, func(a, b string) int { return len(b) - len(a) })
-	for _, k := range keys {
-		msg = strings.ReplaceAll(msg, k, names[k])
-	}
-	return msg
 }
