@@ -61,14 +61,20 @@ func gateStage(cfg *config.Config, name string, tool model.Tool, res *model.Stag
 	what := res.Summary
 	gate.Apply(res, cfg, now())
 	// The gate writes the summary; a release stage's says what it did, by digest, too.
-	if what != "" && releaseStages[name] && (res.Status == model.StatusPass || res.Status == model.StatusFail) {
+	if what != "" && releaseStage(name) && (res.Status == model.StatusPass || res.Status == model.StatusFail) {
 		res.Summary = what + " (" + res.Summary + ")"
 	}
 	return newStageReport(res)
 }
 
-// releaseStages are the stages whose summary names what they released.
-var releaseStages = map[string]bool{"push": true, "sign": true, "attest": true, "verify": true}
+// releaseStage reports whether a stage's summary names what it released.
+func releaseStage(name string) bool {
+	switch name {
+	case "push", "sign", "attest", "verify":
+		return true
+	}
+	return false
+}
 
 // errorReport is the report of a stage that could not even produce a result (an engine or API
 // failure outside the stage's own handling): an error, never a pass.
