@@ -167,12 +167,13 @@ func newScratch(tool, prefix string) (*scratch, error) {
 	if err != nil {
 		return nil, &model.ToolError{Tool: tool, Err: err}
 	}
-	s := &scratch{rel: rel, tool: tool}
-	if err := os.Chmod(rel, 0o755); err != nil {
+	// Clean: MkdirTemp returns "./name", and every path joined from it loses the "./".
+	s := &scratch{rel: filepath.Clean(rel), tool: tool}
+	if err := os.Chmod(s.rel, 0o755); err != nil {
 		s.remove()
 		return nil, &model.ToolError{Tool: tool, Err: err}
 	}
-	if s.abs, err = filepath.Abs(rel); err != nil {
+	if s.abs, err = filepath.Abs(s.rel); err != nil {
 		s.remove()
 		return nil, &model.ToolError{Tool: tool, Err: err}
 	}
