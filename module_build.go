@@ -9,12 +9,12 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
-	"github.com/tollgate-dev/tollgate/internal/model"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 
 	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/push"
+	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // dockerfileCopy is where the Dockerfile goes when build.dockerfile lies outside build.context:

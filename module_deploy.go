@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
-	"github.com/tollgate-dev/tollgate/internal/stage"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/deploy"
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
 )
 
 // Deploy applies the project's Kubernetes manifests to a cluster: images are verified first,

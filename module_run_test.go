@@ -153,7 +153,9 @@ func TestBuildError(t *testing.T) {
 // every gate and one after another, and the provenance sees every stage result before it.
 func TestRunAllRelease(t *testing.T) {
 	gate := func(name string) func(context.Context, *Tollgate, *runInputs) (*StageReport, error) {
-		return func(context.Context, *Tollgate, *runInputs) (*StageReport, error) { return result(name, model.StatusPass, ""), nil }
+		return func(context.Context, *Tollgate, *runInputs) (*StageReport, error) {
+			return result(name, model.StatusPass, ""), nil
+		}
 	}
 	var signedRef, verifiedRef string
 	var seen []string
