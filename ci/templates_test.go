@@ -28,9 +28,9 @@ const (
 	gitlabSchema   = "testdata/gitlab-ci.schema.json"
 )
 
-// The pinned actionlint and Dagger's code generator, installed by TestMain before the tests
-// run (the builds need the Go module proxy once; then everything runs offline).
-var actionlintPath, codegenPath string
+// The pinned actionlint, installed by TestMain before the tests run (its build needs the Go
+// module proxy once; then everything runs offline).
+var actionlintPath string
 
 func TestMain(m *testing.M) {
 	in := &tools.Installer{CacheDir: tools.DefaultCacheDir(), Progress: os.Stderr}
@@ -43,50 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	actionlintPath = in.Path(t)
-	if codegenPath, err = ensureCodegen(); err != nil {
-		fmt.Fprintln(os.Stderr, "Dagger's codegen is needed for these tests:", err)
-		os.Exit(1)
-	}
 	os.Exit(m.Run())
-}
-
-// ensureCodegen returns the codegen binary that shared/dagger/codegen.sh builds (in
-// $CODEGEN_CACHE, default ~/.cache/dagger-codegen), building it with that script on a scratch
-// copy of the example module when it is missing.
-func ensureCodegen() (string, error) {
-	cache := os.Getenv("CODEGEN_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(home, ".cache", "dagger-codegen")
-	}
-	bin := filepath.Join(cache, daggerVersion, "codegen")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	script, err := filepath.Abs(filepath.Join(sharedDagger(), "codegen.sh"))
-	if err != nil {
-		return "", err
-	}
-	scratch, err := os.MkdirTemp("", "tollgate-codegen-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(scratch)
-	if err := os.CopyFS(scratch, os.DirFS(exampleDir)); err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", script)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = scratch, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s (set DAGGER_SHARED to the shared/dagger directory): %w", script, err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("%s did not build %s: %w", script, bin, err)
-	}
-	return bin, nil
 }
 
 func read(t *testing.T, path string) []byte {
