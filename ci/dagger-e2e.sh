@@ -113,6 +113,21 @@ elif failed_with 'lint fail (exit 1).*TG-DF-010'; then
   ok "dagger check -m from another project fails on its planted Dockerfile (TG-DF-010)"
 else bad "dagger check -m fails on the caller's planted Dockerfile" "failed for another reason"; fi
 
+# Dockerfiles away from the root: found by discovery (no tollgate.yaml), or by a glob in it.
+NEST=$WORK/nested
+mkdir -p "$NEST/services/api" "$NEST/services/worker"
+cp "$WORK/demo/Dockerfile" "$NEST/services/api/Dockerfile"
+cp fixtures/bad/lint/tg-df-010-root-final/Dockerfile "$NEST/services/worker/Dockerfile"
+rm -f "$WORK/nested.json"
+if dg "$NEST" -m "$MOD" -c "r=\$(lint); \$r | report --format=json | export $WORK/nested.json; \$r | check"; then
+  bad "lint discovers Dockerfiles in subdirectories" "passed"
+elif has "$WORK/nested.json" 'any(f["rule"]=="TG-DF-010" and f["blocking"] and f["file"]=="services/worker/Dockerfile" for s in d["stages"] for f in s["findings"])'; then
+  ok "lint with no tollgate.yaml discovers services/*/Dockerfile and fails on the planted one (TG-DF-010 in services/worker/Dockerfile)"
+else bad "lint discovers Dockerfiles in subdirectories" "see $WORK/nested.json"; fi
+sed 's#dockerfiles: \[Dockerfile\]#dockerfiles: ["services/a*/Dockerfile"]#' "$WORK/demo/tollgate.yaml" >"$NEST/tollgate.yaml"
+if dg "$NEST" call -m "$MOD" lint check; then ok "lint.dockerfiles globs expand in the source (services/a*/Dockerfile: only the good one)"
+else bad "lint.dockerfiles globs expand in the source" "exit $?"; fi
+
 if dg "$WORK/demo" check -m "$MOD"; then ok "dagger check -m passes on the demo project"
 else bad "dagger check -m passes on the demo project" "exit $?"; fi
 
@@ -158,7 +173,7 @@ if needreg "the CI script: one run keeps every report and the SBOMs, then fails 
   if dg "$TC" -c 'r=$(tollgate | run); $r | reports | export tollgate-reports; $r | check'; then
     bad "the CI script fails the job on the scan gate" "passed"
   elif R=$TC/tollgate-reports &&
-    has "$R/tollgate.json" '{s["stage"]:s["status"] for s in d["stages"]}=={"lint":"pass","validate":"pass","score":"pass","sbom":"pass","scan":"fail"} and any(f["rule"]=="CVE-2024-5535" and f["blocking"] for s in d["stages"] for f in s["findings"]) and d["exit_code"]==1 and d["duration_ms"]>0' &&
+    has "$R/tollgate.json" '{s["stage"]:s["status"] for s in d["stages"]}=={"lint":"pass","validate":"pass","score":"pass","policy":"pass","sbom":"pass","scan":"fail"} and any(f["rule"]=="CVE-2024-5535" and f["blocking"] for s in d["stages"] for f in s["findings"]) and d["exit_code"]==1 and d["duration_ms"]>0' &&
     has "$R/sbom.spdx.json" 'd["spdxVersion"]=="SPDX-2.3" and "@sha256:" in d["name"] and len(d["packages"])>3' &&
     has "$R/sbom.cdx.json" 'd["bomFormat"]=="CycloneDX" and d["specVersion"]=="1.6" and len(d["components"])>3' &&
     has "$R/tollgate.sarif" 'd["version"]=="2.1.0"' &&
@@ -416,7 +431,7 @@ if needreg "a failed gate releases nothing"; then
   if dg "$NEG" call -m "$MOD" run --offline-db="$WORK/trivy-db" --repository="$REG/tollgate-e2e/app" --tags="neg-$RUN_ID" \
     --signing-key="file://$KEYS/signer.key" --signing-key-password=env://E2E_KEY_PASSWORD --tlog=false --allow-http-registry \
     reports export --path="$R" &&
-    has "$R/tollgate.json" 's={x["stage"]:x for x in d["stages"]}; s["policy"]["status"]=="fail" and all(s[n]["status"]=="skipped" and "every gate" in s[n]["error"] for n in ("push","sign","attest")) and not d["passed"] and d["exit_code"]==1' &&
+    has "$R/tollgate.json" '(lambda s: s["policy"]["status"]=="fail" and all(s[n]["status"]=="skipped" and "every gate" in s[n]["error"] for n in ("push","sign","attest")))({x["stage"]:x for x in d["stages"]}) and not d["passed"] and d["exit_code"]==1' &&
     [ ! -e "$R/pushed.json" ] && ! crane digest --insecure "$PUSH/tollgate-e2e/app:neg-$RUN_ID" >/dev/null 2>&1; then
     ok "run with a failing gate (policy) releases nothing: push, sign and attest skipped, no tag pushed"
   else bad "a failed gate releases nothing" "see $R"; fi
