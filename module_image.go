@@ -14,7 +14,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/image"
 	"github.com/tollgate-dev/tollgate/internal/model"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // Where a tool container finds the image. These paths are the module's business: messages
@@ -145,7 +144,7 @@ func checkRef(ref string) (name.Reference, error) {
 // OCI layout (its AsTarball), read from index.json with tar in the pinned trivy image (which has
 // tar and a shell; the scan stage pulls it anyway).
 func containerDigest(ctx context.Context, ctr *dagger.Container) (string, error) {
-	out, err := dag.Container().From(tools.MustGet("trivy").Image).
+	out, err := toolImage("trivy").
 		WithMountedFile(imageMountTar, ctr.AsTarball()).
 		WithExec([]string{"tar", "-xOf", imageMountTar, "index.json"}).
 		Stdout(ctx)
