@@ -137,6 +137,8 @@ func (r RunReport) MarshalJSON() ([]byte, error) {
 		ExitCode        int
 		Stages          []*StageReport
 		Sboms           *dagger.Directory
+		Published       string
+		Artifacts       *dagger.Directory
 		StartedUnixNano int
 		DurationMs      int
 	}
@@ -144,6 +146,8 @@ func (r RunReport) MarshalJSON() ([]byte, error) {
 	concrete.ExitCode = r.ExitCode
 	concrete.Stages = r.Stages
 	concrete.Sboms = r.Sboms
+	concrete.Published = r.Published
+	concrete.Artifacts = r.Artifacts
 	concrete.StartedUnixNano = r.StartedUnixNano
 	concrete.DurationMs = r.DurationMs
 	return json.Marshal(&concrete)
@@ -155,6 +159,8 @@ func (r *RunReport) UnmarshalJSON(bs []byte) error {
 		ExitCode        int
 		Stages          []*StageReport
 		Sboms           *dagger.Directory
+		Published       string
+		Artifacts       *dagger.Directory
 		StartedUnixNano int
 		DurationMs      int
 	}
@@ -166,6 +172,8 @@ func (r *RunReport) UnmarshalJSON(bs []byte) error {
 	r.ExitCode = concrete.ExitCode
 	r.Stages = concrete.Stages
 	r.Sboms = concrete.Sboms
+	r.Published = concrete.Published
+	r.Artifacts = concrete.Artifacts
 	r.StartedUnixNano = concrete.StartedUnixNano
 	r.DurationMs = concrete.DurationMs
 	return nil
@@ -713,7 +721,56 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg timeout", err))
 				}
 			}
-			return (*Tollgate).Deploy(&parent, ctx, kubeconfig, paths, kubeContext, namespace, dryRun, prune, imageRef, verify, timeout)
+			var publicKey *dagger.File
+			if inputArgs["publicKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["publicKey"]), &publicKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg publicKey", err))
+				}
+			}
+			var certificateIdentity string
+			if inputArgs["certificateIdentity"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentity"]), &certificateIdentity)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentity", err))
+				}
+			}
+			var certificateOidcIssuer string
+			if inputArgs["certificateOidcIssuer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateOidcIssuer"]), &certificateOidcIssuer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateOidcIssuer", err))
+				}
+			}
+			var insecureIgnoreTlog bool
+			if inputArgs["insecureIgnoreTlog"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["insecureIgnoreTlog"]), &insecureIgnoreTlog)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg insecureIgnoreTlog", err))
+				}
+			}
+			var registryUsername string
+			if inputArgs["registryUsername"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryUsername"]), &registryUsername)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryUsername", err))
+				}
+			}
+			var registryPassword *dagger.Secret
+			if inputArgs["registryPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["registryPassword"]), &registryPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg registryPassword", err))
+				}
+			}
+			var allowHttpRegistry bool
+			if inputArgs["allowHttpRegistry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowHttpRegistry"]), &allowHttpRegistry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowHttpRegistry", err))
+				}
+			}
+			return (*Tollgate).Deploy(&parent, ctx, kubeconfig, paths, kubeContext, namespace, dryRun, prune, imageRef, verify, timeout, publicKey, certificateIdentity, certificateOidcIssuer, insecureIgnoreTlog, registryUsername, registryPassword, allowHttpRegistry)
 		case "Gates":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)
@@ -895,7 +952,133 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg offlineDb", err))
 				}
 			}
-			return (*Tollgate).Run(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb)
+			var build bool
+			if inputArgs["build"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["build"]), &build)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg build", err))
+				}
+			}
+			var buildArgs []string
+			if inputArgs["buildArgs"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildArgs"]), &buildArgs)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildArgs", err))
+				}
+			}
+			var buildSecrets []*dagger.Secret
+			if inputArgs["buildSecrets"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["buildSecrets"]), &buildSecrets)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg buildSecrets", err))
+				}
+			}
+			var repository string
+			if inputArgs["repository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["repository"]), &repository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg repository", err))
+				}
+			}
+			var tags []string
+			if inputArgs["tags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tags"]), &tags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tags", err))
+				}
+			}
+			var signingKey *dagger.Secret
+			if inputArgs["signingKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKey"]), &signingKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKey", err))
+				}
+			}
+			var signingKeyPassword *dagger.Secret
+			if inputArgs["signingKeyPassword"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["signingKeyPassword"]), &signingKeyPassword)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg signingKeyPassword", err))
+				}
+			}
+			var oidcToken *dagger.Secret
+			if inputArgs["oidcToken"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["oidcToken"]), &oidcToken)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg oidcToken", err))
+				}
+			}
+			var publicKey *dagger.File
+			if inputArgs["publicKey"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["publicKey"]), &publicKey)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg publicKey", err))
+				}
+			}
+			var certificateIdentity string
+			if inputArgs["certificateIdentity"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateIdentity"]), &certificateIdentity)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateIdentity", err))
+				}
+			}
+			var certificateOidcIssuer string
+			if inputArgs["certificateOidcIssuer"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["certificateOidcIssuer"]), &certificateOidcIssuer)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg certificateOidcIssuer", err))
+				}
+			}
+			var kubeconfig *dagger.Secret
+			if inputArgs["kubeconfig"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["kubeconfig"]), &kubeconfig)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg kubeconfig", err))
+				}
+			}
+			var dryRun bool
+			if inputArgs["dryRun"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dryRun"]), &dryRun)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dryRun", err))
+				}
+			}
+			var sourceRepository string
+			if inputArgs["sourceRepository"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceRepository"]), &sourceRepository)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceRepository", err))
+				}
+			}
+			var sourceRevision string
+			if inputArgs["sourceRevision"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["sourceRevision"]), &sourceRevision)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg sourceRevision", err))
+				}
+			}
+			var builderId string
+			if inputArgs["builderId"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["builderId"]), &builderId)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg builderId", err))
+				}
+			}
+			var tlog bool
+			if inputArgs["tlog"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tlog"]), &tlog)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tlog", err))
+				}
+			}
+			var allowHttpRegistry bool
+			if inputArgs["allowHttpRegistry"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowHttpRegistry"]), &allowHttpRegistry)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowHttpRegistry", err))
+				}
+			}
+			return (*Tollgate).Run(&parent, ctx, image, imageRef, registryUsername, registryPassword, offlineDb, build, buildArgs, buildSecrets, repository, tags, signingKey, signingKeyPassword, oidcToken, publicKey, certificateIdentity, certificateOidcIssuer, kubeconfig, dryRun, sourceRepository, sourceRevision, builderId, tlog, allowHttpRegistry)
 		case "Sbom":
 			var parent Tollgate
 			err = json.Unmarshal(parentJSON, &parent)

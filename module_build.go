@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/build"
 	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/push"
+	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // dockerfileCopy is where the Dockerfile goes when build.dockerfile lies outside build.context:
@@ -163,26 +166,74 @@ func (m *Tollgate) Publish(
 	if err != nil {
 		return "", err
 	}
+	return publish(ctx, variants, repo, tagList, registryUsername, registryPassword)
+}
+
+// publish pushes the variants as one image under each tag and returns the reference pinned by
+// digest; every tag must name the same digest.
+func publish(ctx context.Context, variants []*dagger.Container, repo string, tags []string, user string, password *dagger.Secret) (string, error) {
 	first := variants[0]
-	if registryPassword != nil {
-		first = first.WithRegistryAuth(repo, registryUsername, registryPassword)
+	if password != nil {
+		first = first.WithRegistryAuth(repo, user, password)
 	}
 	pinned := ""
-	for _, tag := range tagList {
+	for _, tag := range tags {
 		out, err := first.Publish(ctx, repo+":"+tag, dagger.ContainerPublishOpts{PlatformVariants: variants[1:]})
 		if err != nil {
-			return "", fmt.Errorf("publish %s:%s: %w", repo, tag, err)
+			return "", &model.ToolError{Tool: push.Tool().Name, Err: fmt.Errorf("publish %s:%s: %w", repo, tag, err)}
 		}
 		ref, err := push.PinnedRef(out)
 		if err != nil {
-			return "", err
+			return "", &model.ToolError{Tool: push.Tool().Name, Err: err}
 		}
 		if pinned != "" && ref != pinned {
-			return "", fmt.Errorf("publish %s: tag %s got %s, an earlier tag %s", repo, tag, ref, pinned)
+			return "", &model.ToolError{Tool: push.Tool().Name, Err: fmt.Errorf("publish %s: tag %s got %s, an earlier tag %s", repo, tag, ref, pinned)}
 		}
 		pinned = ref
 	}
 	return pinned, nil
+}
+
+// buildStage is the run's build stage: it builds every platform variant and makes the engine
+// finish the first (sbom and scan read it), so a Dockerfile that does not build fails here, as
+// the user's input, and the report names the image by digest.
+func (m *Tollgate) buildStage(ctx context.Context, in buildInputs) (*model.StageResult, []*dagger.Container, error) {
+	variants, err := m.variants(ctx, in, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, v := range variants {
+		if _, err := v.Sync(ctx); err != nil {
+			return nil, nil, buildError(err)
+		}
+	}
+	digest, err := containerDigest(ctx, variants[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &model.StageResult{Stage: build.Name, Tool: engineBuilder(), Findings: []model.Finding{},
+		Artifacts: []model.Artifact{{Name: fmt.Sprintf("image %s (%d platform(s))", digest, len(variants)), Path: digest, Type: "image-digest"}}}
+	return res, variants, nil
+}
+
+// engineBuilder is the build stage's tool in the Dagger runner: the engine's own BuildKit.
+func engineBuilder() model.Tool { return model.Tool{Name: "dagger-docker-build", Version: "engine"} }
+
+// buildError classifies a failed build: a Dockerfile step that failed or a Dockerfile BuildKit
+// cannot read is the user's input (exit 2, with BuildKit's message); anything else is the
+// engine's failure (exit 3).
+func buildError(err error) error {
+	var ee *dagger.ExecError
+	if errors.As(err, &ee) {
+		return &model.InputError{Err: fmt.Errorf("build: a Dockerfile step failed (exit %d): %s", ee.ExitCode, tools.LastLines([]byte(ee.Stderr), 10))}
+	}
+	msg := err.Error()
+	for _, s := range []string{"dockerfile", "failed to solve", "failed to compute cache key", "not found", "parse error"} {
+		if strings.Contains(strings.ToLower(msg), s) {
+			return &model.InputError{Err: fmt.Errorf("build: %s", msg)}
+		}
+	}
+	return &model.ToolError{Tool: engineBuilder().Name, Err: fmt.Errorf("build: %w", err)}
 }
 
 type buildInputs struct {

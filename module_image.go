@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/image"
 	"github.com/tollgate-dev/tollgate/internal/model"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // Where a tool container finds the image. These paths are the module's business: messages
@@ -147,7 +144,7 @@ func checkRef(ref string) (name.Reference, error) {
 // OCI layout (its AsTarball), read from index.json with tar in the pinned trivy image (which has
 // tar and a shell; the scan stage pulls it anyway).
 func containerDigest(ctx context.Context, ctr *dagger.Container) (string, error) {
-	out, err := dag.Container().From(tools.MustGet("trivy").Image).
+	out, err := toolImage("trivy").
 		WithMountedFile(imageMountTar, ctr.AsTarball()).
 		WithExec([]string{"tar", "-xOf", imageMountTar, "index.json"}).
 		Stdout(ctx)
@@ -171,15 +168,4 @@ func indexDigest(b []byte) (string, error) {
 		return "", &model.ToolError{Tool: "image", Err: errors.New("the container's OCI index does not list exactly one image manifest")}
 	}
 	return idx.Manifests[0].Digest, nil
-}
-
-// hidePaths replaces the module's internal paths in a tool's message with what the user knows
-// them as (longest first, so /tollgate/image.tar is not half-replaced by /tollgate/image).
-func hidePaths(msg string, names map[string]string) string {
-	keys := slices.Collect(maps.Keys(names))
-	slices.SortFunc(keys, func(a, b string) int { return len(b) - len(a) })
-	for _, k := range keys {
-		msg = strings.ReplaceAll(msg, k, names[k])
-	}
-	return msg
 }

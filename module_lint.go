@@ -2,94 +2,78 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"path"
-	"strings"
-	"time"
 
-	"github.com/tollgate-dev/tollgate/internal/dagger"
-
-	"github.com/tollgate-dev/tollgate/internal/gate"
+	"github.com/tollgate-dev/tollgate/internal/config"
+	"github.com/tollgate-dev/tollgate/internal/discover"
 	"github.com/tollgate-dev/tollgate/internal/lint"
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/stage"
 )
 
 // Lint checks the project's Dockerfiles with BuildKit's parser and linter plus Tollgate's
-// security rules, and gates the result.
+// security rules, and gates the result. With no Dockerfile named (argument, lint.dockerfiles,
+// build.dockerfile), every Dockerfile in the project is discovered, as the native runner does.
 //
 // +cache="session"
 func (m *Tollgate) Lint(
 	ctx context.Context,
-	// Dockerfiles to lint, relative to the source root; default from tollgate.yaml (Dockerfile).
+	// Dockerfiles to lint, relative to the source root; default from tollgate.yaml
+	// (lint.dockerfiles, globs allowed, else build.dockerfile), else every Dockerfile found.
 	// +optional
 	dockerfiles []string,
 ) (*StageReport, error) {
-	start := time.Now()
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(dockerfiles) == 0 {
-		// lint.dockerfiles, else the build's Dockerfile: the same one Build builds.
-		var defaulted bool
-		dockerfiles, defaulted = cfg.LintDockerfiles()
-		if defaulted {
-			found := false
-			for _, p := range dockerfiles {
-				if ok, _ := m.Source.Exists(ctx, p); ok {
-					found = true
-				}
-			}
-			if !found {
-				return newStageReport(&model.StageResult{Stage: lint.Name, Tool: lint.Tool(), Status: model.StatusSkipped,
-					Findings: []model.Finding{}, Duration: time.Since(start),
-					Error: "nothing to check: " + strings.Join(dockerfiles, ", ") + " not found (set lint.dockerfiles in tollgate.yaml)"})
-			}
-		}
-	}
-	var res *model.StageResult
-	inputs, err := m.lintInputs(ctx, dockerfiles)
-	if err == nil {
-		res, err = lint.Lint(ctx, lint.OptionsFrom(cfg), inputs)
-	}
-	if err != nil {
-		res = model.ErrorResult(lint.Name, lint.Tool(), err)
-	}
-	res.Duration = time.Since(start)
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, lint.Name, lint.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		return m.lint(ctx, cfg, dockerfiles)
+	})
 }
 
-// lintInputs reads the Dockerfiles and their ignore files from the source. A Dockerfile that is
-// not there is the user's input error (the stage reports it), not an engine failure.
-func (m *Tollgate) lintInputs(ctx context.Context, dockerfiles []string) ([]lint.Input, error) {
+// lint reads the Dockerfiles with the native stage's reader from the source exported into the
+// module runtime: the arguments, else lint.dockerfiles (globs expanded in the source), else the
+// build's Dockerfile, else the Dockerfiles discovered there. A project without any is skipped.
+func (m *Tollgate) lint(ctx context.Context, cfg *config.Config, dockerfiles []string) (*model.StageResult, error) {
 	if err := insideSource(dockerfiles); err != nil {
 		return nil, err
 	}
-	var inputs []lint.Input
-	for _, p := range dockerfiles {
-		if ok, err := m.Source.Exists(ctx, p, dagger.DirectoryExistsOpts{ExpectedType: dagger.ExistsTypeRegularType}); err == nil && !ok {
-			return nil, &model.InputError{File: p, Err: errors.New("Dockerfile not found in the source directory")}
-		}
-		content, err := m.Source.File(p).Contents(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		in := lint.Input{Path: p, Content: []byte(content)}
-		// Like BuildKit (and the native stage): <Dockerfile>.dockerignore wins over .dockerignore.
-		for _, ignore := range []string{p + ".dockerignore", path.Join(path.Dir(p), ".dockerignore")} {
-			if ok, _ := m.Source.Exists(ctx, ignore); !ok {
-				continue
-			}
-			b, err := m.Source.File(ignore).Contents(ctx)
+	sc, err := newScratch(lint.Tool().Name, "lint")
+	if err != nil {
+		return nil, err
+	}
+	defer sc.remove()
+	root, err := sc.source(ctx, m, "src")
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.ExpandGlobs(root); err != nil {
+		return nil, sc.scrub(err, root)
+	}
+	paths, defaulted := dockerfiles, false
+	if len(paths) == 0 {
+		// lint.dockerfiles, else the build's Dockerfile: the same one Build builds.
+		if paths, defaulted = cfg.LintDockerfiles(); defaulted {
+			found, err := discover.Discover(ctx, root)
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", ignore, err)
+				return nil, sc.scrub(&model.ToolError{Tool: lint.Tool().Name, Err: fmt.Errorf("discover Dockerfiles: %w", err)}, root)
 			}
-			in.DockerIgnore, in.HasDockerIgnore, in.DockerIgnorePath = []byte(b), true, ignore
-			break
+			if len(found.Dockerfiles) > 0 {
+				paths = found.Dockerfiles
+			}
+		}
+	}
+	if err := insideSource(paths); err != nil {
+		return nil, err
+	}
+	if r := (&stage.Env{Root: root}).SkipMissingDefaults(lint.Name, lint.Tool(), defaulted, paths, "set lint.dockerfiles or build.dockerfile in tollgate.yaml"); r != nil {
+		return r, nil
+	}
+	inputs := make([]lint.Input, 0, len(paths))
+	for _, p := range paths {
+		// Like BuildKit (and the native stage): <Dockerfile>.dockerignore wins over .dockerignore.
+		in, err := lint.ReadInput(root, p)
+		if err != nil {
+			return nil, sc.scrub(err, root)
 		}
 		inputs = append(inputs, in)
 	}
-	return inputs, nil
+	return lint.Lint(ctx, lint.OptionsFrom(cfg), inputs)
 }

@@ -7,12 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/internal/dagger"
-
+	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/discover"
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // What the validate and score functions share: discovery of the manifests when tollgate.yaml
@@ -32,6 +30,24 @@ func discoveredManifests(ctx context.Context, root string) ([]string, error) {
 	return res.ManifestPaths(), nil
 }
 
+// manifestPaths picks a manifest stage's paths once the source is exported at root, as the
+// native runner does: the function's arguments, else tollgate.yaml's paths (configured, with
+// its globs expanded in the source), else, when tollgate.yaml names none (defaulted), the
+// manifest sets discovered there. An empty list from discovery means nothing to check.
+func manifestPaths(ctx context.Context, cfg *config.Config, root string, args []string, configured func(*config.Config) []string, defaulted bool) ([]string, error) {
+	if err := cfg.ExpandGlobs(root); err != nil {
+		return nil, err
+	}
+	if len(args) > 0 {
+		return args, insideSource(args)
+	}
+	if defaulted {
+		return discoveredManifests(ctx, root)
+	}
+	paths := configured(cfg)
+	return paths, insideSource(paths)
+}
+
 // nothingDiscovered is the result of a manifest stage when discovery found nothing to check.
 func nothingDiscovered(stage string, tool model.Tool) *model.StageResult {
 	return &model.StageResult{Stage: stage, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
@@ -41,69 +57,25 @@ func nothingDiscovered(stage string, tool model.Tool) *model.StageResult {
 // helmRenderer renders the charts of the source exported at root (srcRel is the same directory
 // relative to the module's workdir, which the engine can mount) in the pinned helm image.
 func (m *Tollgate) helmRenderer(srcRel, root, kubeVersion string) manifest.HelmRenderer {
-	t := tools.MustGet("helm")
 	return func(ctx context.Context, chartDir string) ([]byte, error) {
 		rel, err := filepath.Rel(root, chartDir)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 			return nil, &model.InputError{File: chartDir, Err: errors.New("a Helm chart outside the source")}
 		}
-		ctr := dag.Container().From(t.Image).
+		ctr := toolImage("helm").
 			WithMountedDirectory(helmChartDir, dag.CurrentModule().Workdir(filepath.Join(srcRel, rel))).
 			WithWorkdir("/tmp")
 		for _, kv := range manifest.HelmEnv("/tmp/helm") {
 			k, v, _ := strings.Cut(kv, "=")
 			ctr = ctr.WithEnvVariable(k, v)
 		}
-		ctr = ctr.WithExec(append([]string{t.ImageBinary}, manifest.HelmTemplateArgs(helmChartDir, kubeVersion)...),
-			dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-		code, err := ctr.ExitCode(ctx)
+		out, err := runTool(ctx, "helm", ctr, toolArgv("helm", manifest.HelmTemplateArgs(helmChartDir, kubeVersion)), nil)
 		if err != nil {
-			return nil, &model.ToolError{Tool: "helm", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+			return nil, err
 		}
-		stderr, _ := ctr.Stderr(ctx)
-		if code != 0 {
-			return nil, &manifest.HelmError{Stderr: stderr}
+		if out.code != 0 {
+			return nil, &manifest.HelmError{Stderr: string(out.stderr)}
 		}
-		stdout, err := ctr.Stdout(ctx)
-		if err != nil {
-			return nil, &model.ToolError{Tool: "helm", Err: fmt.Errorf("read output: %w", err)}
-		}
-		return []byte(stdout), nil
+		return out.stdout, nil
 	}
-}
-
-// scrubPaths removes the module runtime's scratch directories from an error's message, so
-// users see their own paths ("k8s/app.yaml"), never "tollgate-validate-123/cache/...". The
-// error keeps its kind (bad input: exit 2; tool failure: exit 3).
-func scrubPaths(err error, dirs ...string) error {
-	if err == nil {
-		return nil
-	}
-	clean := func(s string) string {
-		for _, d := range dirs {
-			if d == "" {
-				continue
-			}
-			for _, p := range []string{filepath.ToSlash(d) + "/", d + string(filepath.Separator), d} {
-				s = strings.ReplaceAll(s, p, "")
-			}
-		}
-		return s
-	}
-	var many manifest.Errors
-	var ie *model.InputError
-	var te *model.ToolError
-	switch {
-	case errors.As(err, &many):
-		out := make(manifest.Errors, len(many))
-		for i, e := range many {
-			out[i] = &model.InputError{File: clean(e.File), Line: e.Line, Err: errors.New(clean(e.Err.Error()))}
-		}
-		return out
-	case errors.As(err, &te):
-		return &model.ToolError{Tool: te.Tool, Err: errors.New(clean(te.Err.Error()))}
-	case errors.As(err, &ie):
-		return &model.InputError{File: clean(ie.File), Line: ie.Line, Err: errors.New(clean(ie.Err.Error()))}
-	}
-	return errors.New(clean(err.Error()))
 }

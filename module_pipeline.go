@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -10,11 +11,8 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
-	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/report"
-	"github.com/tollgate-dev/tollgate/internal/sbom"
-	"github.com/tollgate-dev/tollgate/internal/scan"
 )
 
 // RunReport is the outcome of one pipeline run: the verdict, every stage's result, the reports
@@ -29,6 +27,13 @@ type RunReport struct {
 	Stages []*StageReport
 	// SBOMs of the image (an empty directory when no image was described).
 	Sboms *dagger.Directory
+	// The image pushed in this run, pinned by digest (repo@sha256:...); empty when nothing was
+	// pushed. Every later stage used this digest, never a tag.
+	Published string
+	// What the release stages left (pushed.json, signed.json, attested.json,
+	// provenance.slsa.json, vuln.cosign.json, deploy.json); in reports.
+	// +private
+	Artifacts *dagger.Directory
 	// When the run started, for the reports.
 	// +private
 	StartedUnixNano int
@@ -36,47 +41,131 @@ type RunReport struct {
 	DurationMs int
 }
 
-// Run runs the whole pipeline once: Dockerfile lint, manifest validation and scoring, and — when
-// an image is given or tollgate.yaml names one (scan.image, sbom.image) — SBOM and vulnerability
-// scan. Stages run in parallel, each gated on its own; a stage that errors fails closed. The
-// result carries the verdict and every report, so CI needs one call:
-// `dagger call tollgate run reports export --path=tollgate-reports` keeps the reports and
-// `... run check` fails on the gate (or both in one `dagger -c` script, see the README).
-// A run in which every stage was skipped checked nothing and fails.
+// Run runs the whole pipeline once, as `tollgate run` does: build (when asked), then the gates
+// in parallel — Dockerfile lint, manifest validation, scoring and policy, and SBOM and
+// vulnerability scan when there is an image (built, given, or named in tollgate.yaml) — each
+// gated on its own; a stage that errors fails closed. Only when every gate passed do the release
+// stages run, one after another, each on the digest the one before handed on: push (publish the
+// build), sign, attest (the run's SBOMs, scan and SLSA provenance), verify and deploy. Each
+// release stage joins the run when its arguments (or tollgate.yaml) set it up: --repository
+// pushes, --signing-key or --oidc-token signs and attests, --public-key or a keyless identity
+// verifies, --kubeconfig deploys. One --registry-username/--registry-password pair serves every
+// registry call of the run. The result carries the verdict and every report, so CI needs one
+// call: `dagger call tollgate run reports export --path=tollgate-reports` keeps the reports and
+// `... run check` fails on the gate (or both in one `dagger -c` script, see the README). A run in
+// which every stage was skipped checked nothing and fails.
 //
 // +cache="session"
 func (m *Tollgate) Run(
 	ctx context.Context,
-	// Image to describe and scan, e.g. the output of a build. Without it (or imageRef, or an
-	// image in tollgate.yaml) the sbom and scan stages are skipped.
+	// Image to describe and scan, e.g. the output of a build. Without it (or imageRef, --build, or
+	// an image in tollgate.yaml) the sbom and scan stages are skipped.
 	// +optional
 	image *dagger.Container,
-	// Registry reference to describe and scan instead of a container; the tools resolve it in
-	// their own containers, so use an address containers reach, not 127.0.0.1.
+	// Registry reference to describe and scan instead of a container, also what the release
+	// stages sign and verify when nothing is pushed. The tools resolve it in their own
+	// containers, so use an address containers reach, not 127.0.0.1.
 	// +optional
 	imageRef string,
-	// Registry username for imageRef.
+	// Registry username for every registry the run reads or writes (imageRef, push, sign, verify).
 	// +optional
 	registryUsername string,
-	// Registry password or token for imageRef.
+	// Registry password or token that goes with registryUsername.
 	// +optional
 	registryPassword *dagger.Secret,
 	// Offline vulnerability DB for the scan (a trivy cache dir with db/trivy.db); default: trivy's
 	// normal download.
 	// +optional
 	offlineDb *dagger.Directory,
+	// Build the project's Dockerfile first (as a build: section in tollgate.yaml does); sbom and
+	// scan then describe the built image, and push publishes it.
+	// +optional
+	build bool,
+	// Build arguments KEY=VALUE, added to tollgate.yaml's build.build-args.
+	// +optional
+	buildArgs []string,
+	// Build secrets for RUN --mount=type=secret,id=ID steps, each mounted under its secret's name.
+	// +optional
+	buildSecrets []*dagger.Secret,
+	// Repository to publish the built image to once every gate passed (registry/path without
+	// tag); sets up the push stage. Default: push.repository.
+	// +optional
+	repository string,
+	// Tags to push; default push.tags, else latest. Later stages use the digest, never a tag.
+	// +optional
+	tags []string,
+	// cosign private key (the contents of cosign.key) to sign and attest with; sets up sign and
+	// attest. Default: sign.key, a key file in the source.
+	// +optional
+	signingKey *dagger.Secret,
+	// Password of the signing key.
+	// +optional
+	signingKeyPassword *dagger.Secret,
+	// OIDC identity token to sign and attest keylessly (GitLab id_tokens, or a GitHub Actions
+	// token with audience sigstore); sets up sign and attest.
+	// +optional
+	oidcToken *dagger.Secret,
+	// Trusted cosign public key for verify and for deploy's image check; sets up verify.
+	// Default: verify.key.
+	// +optional
+	publicKey *dagger.File,
+	// Keyless trust for verify and deploy: the signing certificate's identity (with
+	// certificateOidcIssuer); sets up verify. Regexp forms go in tollgate.yaml's verify section.
+	// +optional
+	certificateIdentity string,
+	// Keyless trust: the OIDC issuer, e.g. https://token.actions.githubusercontent.com.
+	// +optional
+	certificateOidcIssuer string,
+	// Kubeconfig of the cluster to deploy to, last and only after every other stage passed; sets
+	// up deploy. Read in memory, never written or passed to a process.
+	// +optional
+	kubeconfig *dagger.Secret,
+	// Deploy as a server-side dry-run only: the cluster judges every object, nothing persists.
+	// +optional
+	dryRun bool,
+	// Source repository URL for the image's annotations and the provenance (the module does not
+	// see .git), e.g. $GITHUB_SERVER_URL/$GITHUB_REPOSITORY or $CI_PROJECT_URL.
+	// +optional
+	sourceRepository string,
+	// Source revision (commit) for the annotations and the provenance.
+	// +optional
+	sourceRevision string,
+	// Builder ID for the provenance: the CI run's URL.
+	// +optional
+	builderId string,
+	// Use the Rekor transparency log: sign and attest upload to it, verify requires entries.
+	// false (for private infrastructure) is reported as a finding in each of them.
+	// +default=true
+	tlog bool,
+	// Allow plain HTTP to registries on loopback or private addresses (e.g. one on the engine's
+	// host) for sign, attest and verify.
+	// +optional
+	allowHttpRegistry bool,
 ) (*RunReport, error) {
+	return m.run(ctx, runArgs{image: image, imageRef: imageRef, registryUsername: registryUsername, registryPassword: registryPassword,
+		offlineDB: offlineDb, build: build, buildArgs: buildArgs, buildSecrets: buildSecrets, repository: repository, tags: tags,
+		signingKey: signingKey, signingKeyPassword: signingKeyPassword, oidcToken: oidcToken, publicKey: publicKey,
+		certificateIdentity: certificateIdentity, certificateOidcIssuer: certificateOidcIssuer, kubeconfig: kubeconfig, dryRun: dryRun,
+		sourceRepository: sourceRepository, sourceRevision: sourceRevision, builderID: builderId, tlog: tlog, allowHTTP: allowHttpRegistry}, false)
+}
+
+// run runs the selected stages once; gatesOnly leaves the release stages out (a check).
+func (m *Tollgate) run(ctx context.Context, a runArgs, gatesOnly bool) (*RunReport, error) {
 	start := time.Now()
 	cfg, err := m.loadConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	in := &runInputs{cfg: cfg, image: imageArgs{ctr: image, ref: imageRef, user: registryUsername, password: registryPassword},
-		offlineDB: offlineDb, sboms: dag.Directory()}
-	stages := runStages()
+	in := newRunInputs(cfg, a, start)
+	stages := selectStages(runStages(), in, gatesOnly)
 	out := &RunReport{Stages: make([]*StageReport, len(stages)), StartedUnixNano: int(start.UnixNano())}
 	runAll(ctx, m, stages, in, out.Stages)
-	out.Sboms = in.sboms // every stage has finished
+	// Every stage has finished.
+	out.Sboms, out.Published = in.sboms, in.published
+	out.Artifacts = dag.Directory()
+	for _, name := range slices.Sorted(maps.Keys(in.files)) {
+		out.Artifacts = out.Artifacts.WithNewFile(name, string(in.files[name]))
+	}
 	out.DurationMs = int(time.Since(start).Milliseconds())
 	out.Passed, out.ExitCode = verdict(out.Stages)
 	if nothingChecked(out.Stages) {
@@ -85,146 +174,10 @@ func (m *Tollgate) Run(
 	return out, nil
 }
 
-// moduleStage is one stage of Run. Adding a stage to the module's pipeline is one entry in
-// runStages: its name (as in tollgate.yaml stages), when it has nothing to work on, what it
-// needs, whether it is a release stage, and how it runs. A build stage hands its container to
-// sbom and scan with in.setBuiltImage (and those list it in their needs); a release stage
-// (push, sign, deploy) sets afterGates.
-type moduleStage struct {
-	name string
-	// skip says why the stage has nothing to work on in this run ("" when it runs), e.g. no image.
-	skip func(in *runInputs) string
-	// needs are stages that must finish first; when one of them did not pass, this one is skipped.
-	needs []string
-	// afterGates marks a release stage (push, sign, deploy...): it starts after every other stage
-	// finished, and only when all of them passed their gates.
-	afterGates bool
-	run        func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error)
-}
-
-// runStages lists the pipeline's stages in order.
-func runStages() []moduleStage {
-	return []moduleStage{
-		{name: "lint", run: func(ctx context.Context, m *Tollgate, _ *runInputs) (*StageReport, error) { return m.Lint(ctx, nil) }},
-		{name: "validate", run: func(ctx context.Context, m *Tollgate, _ *runInputs) (*StageReport, error) {
-			return m.Validate(ctx, nil, "", nil, nil)
-		}},
-		{name: "score", run: func(ctx context.Context, m *Tollgate, _ *runInputs) (*StageReport, error) { return m.Score(ctx, nil) }},
-		{name: sbom.Name, skip: noImage(sbom.Name), run: func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error) {
-			img, err := in.imageFor(ctx, m, sbom.Name)
-			r, err := m.sbomStage(ctx, in.cfg, img, err, nil, time.Now())
-			if err != nil {
-				return nil, err
-			}
-			if r.Dir != nil {
-				in.setSboms(r.Dir)
-			}
-			return r.Report, nil
-		}},
-		{name: scan.Name, skip: noImage(scan.Name), run: func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error) {
-			img, err := in.imageFor(ctx, m, scan.Name)
-			return m.scanStage(ctx, in.cfg, img, err, scanInputs{offlineDB: in.offlineDB}, time.Now())
-		}},
-	}
-}
-
-// runInputs is what the stages of one run share: the config, the arguments, and what one stage
-// hands to another.
-type runInputs struct {
-	cfg       *config.Config
-	image     imageArgs
-	offlineDB *dagger.Directory
-
-	mu       sync.Mutex
-	resolved map[string]*resolvedImage // by configured image ("" for the arguments)
-	sboms    *dagger.Directory
-	built    *dagger.Container // the image a build stage produced in this run
-}
-
-// setBuiltImage is how a build stage hands its container to the image stages (which list it in
-// their needs): without an image argument, sbom and scan describe it.
-func (in *runInputs) setBuiltImage(ctr *dagger.Container) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.built = ctr
-}
-
-// args are the image arguments of the run, with the built image standing in for a missing one.
-func (in *runInputs) args() imageArgs {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	a := in.image
-	if a.ctr == nil && a.ref == "" && in.built != nil {
-		a.ctr = in.built
-	}
-	return a
-}
-
-// resolvedImage is one image resolution, done once however many stages ask for it.
-type resolvedImage struct {
-	once sync.Once
-	img  *imageInput
-	err  error
-}
-
-// hasImage is true when the run has an image for the stage: an argument, a built one, or one in
-// tollgate.yaml.
-func (in *runInputs) hasImage(stage string) bool {
-	a := in.args()
-	return a.ctr != nil || a.ref != "" || in.configuredImage(stage) != ""
-}
-
-// configuredImage is the image tollgate.yaml names for a stage: sbom.image (else scan.image) for
-// the SBOM, scan.image for the scan.
-func (in *runInputs) configuredImage(stage string) string {
-	if stage == sbom.Name {
-		return sbomConfigImage(in.cfg.SBOM.Image, in.cfg.Scan.Image)
-	}
-	return strings.TrimSpace(in.cfg.Scan.Image)
-}
-
-// imageFor resolves a stage's image once per run: sbom and scan describe the same image, pinned
-// by digest once (unless tollgate.yaml gives the SBOM an image of its own).
-func (in *runInputs) imageFor(ctx context.Context, m *Tollgate, stage string) (*imageInput, error) {
-	a, key := in.args(), ""
-	if a.ctr == nil && a.ref == "" {
-		key = in.configuredImage(stage)
-	}
-	in.mu.Lock()
-	if in.resolved == nil {
-		in.resolved = map[string]*resolvedImage{}
-	}
-	r := in.resolved[key]
-	if r == nil {
-		r = &resolvedImage{}
-		in.resolved[key] = r
-	}
-	in.mu.Unlock()
-	r.once.Do(func() { r.img, r.err = m.resolveImage(ctx, stage, a, key) })
-	return r.img, r.err
-}
-
-// setSboms records the SBOMs of the run.
-func (in *runInputs) setSboms(d *dagger.Directory) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.sboms = d
-}
-
-// noImage skips an image stage when the run has no image: no argument and none configured (a
-// configured image is never skipped: the gate would pass unchecked).
-func noImage(stage string) func(in *runInputs) string {
-	return func(in *runInputs) string {
-		if in.hasImage(stage) {
-			return ""
-		}
-		return "no image given (pass --image or --image-ref, or set scan.image in tollgate.yaml)"
-	}
-}
-
 // runAll runs the stages: gate stages in parallel (each after its needs), release stages after
 // all gate stages, and only when they all passed. out[i] receives stage i's report.
 func runAll(ctx context.Context, m *Tollgate, stages []moduleStage, in *runInputs, out []*StageReport) {
+	in.set(func() { in.reports = out })
 	done := map[string]chan struct{}{}
 	for _, s := range stages {
 		done[s.name] = make(chan struct{})
@@ -256,11 +209,9 @@ func runAll(ctx context.Context, m *Tollgate, stages []moduleStage, in *runInput
 		r, err := s.run(ctx, m, in)
 		if err != nil {
 			// An engine or API failure is a stage error: the pipeline fails closed.
-			if r, err = newStageReport(model.ErrorResult(s.name, model.Tool{Name: s.name}, err)); err != nil {
-				r = &StageReport{Stage: s.name, Status: string(model.StatusError), ErrorKind: model.ErrKindTool, ExitCode: model.ExitTool, Summary: err.Error()}
-			}
+			r = errorReport(s.name, err)
 		}
-		out[i] = r.timed(time.Since(start))
+		in.set(func() { out[i] = r.timed(time.Since(start)) })
 	}
 	var wg sync.WaitGroup
 	for i, s := range stages {
@@ -390,8 +341,10 @@ func (p *RunReport) Summary() (string, error) {
 }
 
 // Reports returns a directory with the run in every format (report.txt, tollgate.json,
-// tollgate.sarif, junit.xml, summary.md) and the SBOMs (sbom.spdx.json, sbom.cdx.json) when an
-// image was described: the same files as the native CLI's --out directory.
+// tollgate.sarif, junit.xml, summary.md), the SBOMs (sbom.spdx.json, sbom.cdx.json) when an
+// image was described, and what the release stages left: pushed.json (the pushed digest),
+// signed.json and attested.json (what was signed and attested to which digest), the predicates
+// Tollgate wrote (provenance.slsa.json, vuln.cosign.json) and deploy.json.
 func (p *RunReport) Reports() (*dagger.Directory, error) {
 	run, err := p.run()
 	if err != nil {
@@ -400,6 +353,9 @@ func (p *RunReport) Reports() (*dagger.Directory, error) {
 	dir := dag.Directory()
 	if p.Sboms != nil {
 		dir = dir.WithDirectory(".", p.Sboms)
+	}
+	if p.Artifacts != nil {
+		dir = dir.WithDirectory(".", p.Artifacts)
 	}
 	for _, f := range report.Formats() {
 		w, err := report.New(f)
@@ -430,14 +386,15 @@ func (p *RunReport) Check() error {
 	return fmt.Errorf("tollgate: %d gate(s) failed (exit %d):\n%s", len(failed), p.ExitCode, strings.Join(failed, "\n"))
 }
 
-// Gates runs the pipeline's gates on your project (lint, validate, score, and sbom and scan when
-// tollgate.yaml names an image) and fails unless they pass; `dagger check` runs it. It fails
-// when nothing was checked.
+// Gates runs the pipeline's gates on your project (lint, validate, score, policy, and sbom and
+// scan when tollgate.yaml names an image or a build) and fails unless they pass; `dagger check`
+// runs it. A check releases nothing (no push, sign or deploy), and it fails when nothing was
+// checked.
 //
 // +check
 // +cache="session"
 func (m *Tollgate) Gates(ctx context.Context) error {
-	p, err := m.Run(ctx, nil, "", "", nil, nil)
+	p, err := m.run(ctx, runArgs{tlog: true}, true)
 	if err != nil {
 		return err
 	}

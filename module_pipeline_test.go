@@ -228,7 +228,7 @@ func TestRunAllBuiltImage(t *testing.T) {
 			return result("build", model.StatusPass, ""), nil
 		}},
 		{name: "scan", needs: []string{"build"}, skip: noImage("scan"), run: func(ctx context.Context, m *Tollgate, in *runInputs) (*StageReport, error) {
-			sawImage.Store(in.args().ctr != nil)
+			sawImage.Store(in.imageArgs().ctr != nil)
 			return result("scan", model.StatusPass, ""), nil
 		}},
 	}

@@ -8,15 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/internal/dagger"
-	"github.com/tollgate-dev/tollgate/internal/stage"
-
 	"github.com/tollgate-dev/tollgate/internal/config"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/policy"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // policyInputDir is where gator's input is mounted in its container (distroless, user 65532:
@@ -48,23 +43,16 @@ func (m *Tollgate) Policy(
 	// +optional
 	podSecurityLevel string,
 ) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(policyPaths) > 0 {
-		cfg.Policy.Paths = policyPaths
-	}
-	cfg.Policy.Disabled = append(cfg.Policy.Disabled, disable...)
-	if podSecurityLevel != "" {
-		cfg.Policy.PodSecurity.Level = config.PodSecurityLevel(podSecurityLevel)
-	}
-	res, err := m.policy(ctx, cfg, paths)
-	if err != nil {
-		res = model.ErrorResult(policy.Name, policy.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, policy.Name, policy.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		if len(policyPaths) > 0 {
+			cfg.Policy.Paths = policyPaths
+		}
+		cfg.Policy.Disabled = append(cfg.Policy.Disabled, disable...)
+		if podSecurityLevel != "" {
+			cfg.Policy.PodSecurity.Level = config.PodSecurityLevel(podSecurityLevel)
+		}
+		return m.policy(ctx, cfg, paths)
+	})
 }
 
 // policy loads the manifests and the policy set with the shared code in the module runtime,
@@ -76,32 +64,43 @@ func (m *Tollgate) policy(ctx context.Context, cfg *config.Config, paths []strin
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	defaulted := len(paths) == 0 && len(cfg.Policy.Manifests) == 0 && cfg.Validate.PathsDefaulted
-	paths, err := policyPaths(cfg, paths)
+	explicit := len(paths) > 0
+	defaulted := !explicit && len(cfg.Policy.Manifests) == 0 && cfg.Validate.PathsDefaulted
+	if _, err := policyPaths(cfg, paths); err != nil {
+		return nil, err
+	}
+	// gator's input goes through the module's workdir, not a GraphQL argument, so manifests
+	// (Secrets included) never show in the engine's trace; the source is exported beside it.
+	sc, err := newScratch("gator", "policy")
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "tollgate-policy-src-*")
+	defer sc.remove()
+	root, err := sc.source(ctx, m, "src")
 	if err != nil {
-		return nil, &model.ToolError{Tool: "gator", Err: err}
+		return nil, err
 	}
-	defer os.RemoveAll(root)
-	if err := m.exportSource(ctx, root); err != nil {
-		return nil, &model.ToolError{Tool: "gator", Err: err}
+	// Globs match in the source; with no paths in tollgate.yaml the manifests are discovered, as
+	// validate and score do.
+	if !explicit {
+		paths = nil
 	}
-	if r := (&stage.Env{Root: root}).SkipMissingDefaults(policy.Name, policy.Tool(), defaulted, paths, "set policy.manifests or validate.paths in tollgate.yaml"); r != nil {
-		return r, nil
+	if paths, err = manifestPaths(ctx, cfg, root, paths, policy.ConfigManifestPaths, defaulted); err != nil {
+		return nil, sc.scrub(err, root)
+	}
+	if defaulted && len(paths) == 0 {
+		return nothingDiscovered(policy.Name, policy.Tool()), nil
 	}
 	docs, err := manifest.Load(ctx, paths, root)
 	if err != nil {
-		return nil, err
+		return nil, sc.scrub(err, root)
 	}
 	if len(docs) == 0 {
 		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
 	}
 	set, err := policy.LoadSet(ctx, cfg, root, docs)
 	if err != nil {
-		return nil, err
+		return nil, sc.scrub(err, root)
 	}
 	p, err := policy.Prepare(o, set, docs)
 	if err != nil {
@@ -114,38 +113,22 @@ func (m *Tollgate) policy(ctx context.Context, cfg *config.Config, paths []strin
 	if !p.NeedsGator() {
 		return p.Result(policy.Tool(), nil, pss)
 	}
-	// gator's input goes through the module's workdir, not a GraphQL argument, so manifests (Secrets
-	// included) never show in the engine's trace. gator runs as 65532: the file and its directory
-	// must be readable by others.
-	scratch, err := os.MkdirTemp(".", "tollgate-policy-*")
-	if err != nil {
+	// gator runs as 65532: the input file is world-readable, in a world-readable directory.
+	if err := os.Mkdir(sc.path("in"), 0o755); err != nil {
 		return nil, &model.ToolError{Tool: "gator", Err: err}
 	}
-	defer os.RemoveAll(scratch)
-	if err := os.Chmod(scratch, 0o755); err != nil {
-		return nil, &model.ToolError{Tool: "gator", Err: err}
-	}
-	if err := os.WriteFile(filepath.Join(scratch, policy.InputName), p.Batch.Input, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(sc.path("in"), policy.InputName), p.Batch.Input, 0o644); err != nil {
 		return nil, &model.ToolError{Tool: "gator", Err: fmt.Errorf("write gator input: %w", err)}
 	}
 	args, err := policy.Args(path.Join(policyInputDir, policy.InputName))
 	if err != nil {
 		return nil, &model.ToolError{Tool: "gator", Err: err}
 	}
-	t := tools.MustGet("gator")
-	ctr := dag.Container().From(t.Image).
-		WithMountedDirectory(policyInputDir, dag.CurrentModule().Workdir(scratch)).
-		WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
+	out, err := runTool(ctx, "gator", toolImage("gator").WithMountedDirectory(policyInputDir, sc.dir("in")), toolArgv("gator", args), nil)
 	if err != nil {
-		return nil, &model.ToolError{Tool: "gator", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+		return nil, sc.scrub(err, root)
 	}
-	stdout, err := ctr.Stdout(ctx)
-	if err != nil {
-		return nil, &model.ToolError{Tool: "gator", Err: fmt.Errorf("read output: %w", err)}
-	}
-	stderr, _ := ctr.Stderr(ctx)
-	return p.Result(policy.Tool(), &tools.Result{ExitCode: code, Stdout: []byte(stdout), Stderr: []byte(stderr)}, pss)
+	return p.Result(policy.Tool(), out.result(), pss)
 }
 
 // policyPaths picks the manifest paths (arguments, else tollgate.yaml) and keeps them, and the

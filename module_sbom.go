@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,10 +9,8 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/sbom"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // Where syft writes the SBOMs in its container (scratch image, no shell, runs as root).
@@ -121,18 +118,16 @@ func (m *Tollgate) sbomStage(ctx context.Context, cfg *config.Config, img *image
 		formats = cfg.SBOM.Formats
 	}
 	out := &SbomResult{Formats: formats}
-	res, err := (*model.StageResult)(nil), imgErr
+	var res *model.StageResult
+	err := imgErr
 	if err == nil {
 		res, err = m.sbom(ctx, out, img, formats)
 	}
 	if err != nil {
 		// No artifact from a failed run: nothing half-made to store or attest.
 		out.SpdxFile, out.CyclonedxFile, out.Dir = nil, nil, nil
-		res = model.ErrorResult(sbom.Name, sbom.Tool(), err)
 	}
-	res.Duration = time.Since(start)
-	gate.Apply(res, cfg, now())
-	if out.Report, err = newStageReport(res); err != nil {
+	if out.Report, err = gateStage(cfg, sbom.Name, sbom.Tool(), res, err, start); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -143,9 +138,7 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, img *imageInput, f
 	if err != nil {
 		return nil, &model.InputError{Err: err}
 	}
-	t := tools.MustGet("syft")
-	ctr := dag.Container().From(t.Image).
-		WithDirectory(sbomOutDir, dag.Directory())
+	ctr := toolImage("syft").WithDirectory(sbomOutDir, dag.Directory())
 	for _, kv := range sbom.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		ctr = ctr.WithEnvVariable(k, v)
@@ -169,24 +162,20 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, img *imageInput, f
 				WithSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", img.password)
 		}
 	}
-	ctr = ctr.WithExec(append([]string{t.ImageBinary}, sbom.Args(source, fs, sbomOutDir, img.name)...),
-		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
+	run, err := runTool(ctx, "syft", ctr, toolArgv("syft", sbom.Args(source, fs, sbomOutDir, img.name)), imagePaths(img))
 	if err != nil {
-		return nil, &model.ToolError{Tool: "syft", Err: errors.New(hideImagePaths(err.Error(), img))}
+		return nil, err
 	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return nil, sbom.ExitError(code, []byte(hideImagePaths(stderr, img)), img.name)
+	if run.code != 0 {
+		return nil, sbom.ExitError(run.code, run.stderr, img.name)
 	}
 	outputs := map[string][]byte{}
 	for _, f := range fs {
-		file := ctr.File(sbomOutDir + "/" + f.File)
-		b, err := file.Contents(ctx)
+		file, b, err := run.file(ctx, sbomOutDir+"/"+f.File)
 		if err != nil {
-			return nil, &model.ToolError{Tool: "syft", Err: fmt.Errorf("exited 0 but wrote no %s", f.File)}
+			return nil, err
 		}
-		outputs[f.Name] = []byte(b)
+		outputs[f.Name] = b
 		switch f.Name {
 		case "spdx-json":
 			out.SpdxFile = file
@@ -198,13 +187,18 @@ func (m *Tollgate) sbom(ctx context.Context, out *SbomResult, img *imageInput, f
 	if err != nil {
 		return nil, err
 	}
-	out.Dir = ctr.Directory(sbomOutDir)
+	out.Dir = run.ctr.Directory(sbomOutDir)
 	return res, nil
 }
 
 // hideImagePaths names the image mount points in a message as the user knows the image.
 func hideImagePaths(msg string, img *imageInput) string {
-	return hidePaths(msg, map[string]string{imageMountTar: img.name, imageMountDir: img.name})
+	return hidePaths(msg, imagePaths(img))
+}
+
+// imagePaths maps the image mount points to the image's name.
+func imagePaths(img *imageInput) map[string]string {
+	return map[string]string{imageMountTar: img.name, imageMountDir: img.name}
 }
 
 // sbomConfigImage is the image tollgate.yaml names for the SBOM: sbom.image, else scan.image.

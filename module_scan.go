@@ -11,7 +11,6 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/scan"
 	"github.com/tollgate-dev/tollgate/internal/tools"
@@ -75,22 +74,25 @@ func (m *Tollgate) Scan(
 	}
 	img, err := m.resolveImage(ctx, scan.Name, imageArgs{ctr: image, ref: imageRef, user: registryUsername, password: registryPassword},
 		strings.TrimSpace(cfg.Scan.Image))
-	return m.scanStage(ctx, cfg, img, err, scanInputs{dbRepository: dbRepository, offlineDB: offlineDb, vex: vex,
+	r, _, err := m.scanStage(ctx, cfg, img, err, scanInputs{dbRepository: dbRepository, offlineDB: offlineDb, vex: vex,
 		trivyignore: trivyignore, ignoreUnfixed: ignoreUnfixed, severities: severities}, start)
+	return r, err
 }
 
-// scanStage runs the stage on a resolved image (or reports why there is none: imgErr) and gates it.
-func (m *Tollgate) scanStage(ctx context.Context, cfg *config.Config, img *imageInput, imgErr error, in scanInputs, start time.Time) (*StageReport, error) {
-	res, err := (*model.StageResult)(nil), imgErr
+// scanStage runs the stage on a resolved image (or reports why there is none: imgErr) and gates
+// it. It also returns trivy's JSON report when the scan ran, for a vulnerability attestation.
+func (m *Tollgate) scanStage(ctx context.Context, cfg *config.Config, img *imageInput, imgErr error, in scanInputs, start time.Time) (*StageReport, []byte, error) {
+	var res *model.StageResult
+	var report []byte
+	err := imgErr
 	if err == nil {
-		res, err = m.scan(ctx, cfg, img, in)
+		res, report, err = m.scan(ctx, cfg, img, in)
 	}
 	if err != nil {
-		res = model.ErrorResult(scan.Name, scan.Tool(), err)
+		report = nil
 	}
-	res.Duration = time.Since(start)
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	r, err := gateStage(cfg, scan.Name, scan.Tool(), res, err, start)
+	return r, report, err
 }
 
 // scanInputs are the scan's own arguments (the image comes resolved).
@@ -103,13 +105,13 @@ type scanInputs struct {
 	severities    []string
 }
 
-func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput, in scanInputs) (*model.StageResult, error) {
+func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput, in scanInputs) (*model.StageResult, []byte, error) {
 	if err := scanOverrides(cfg, in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts, err := scan.OptionsFrom(cfg, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts.CacheDir = scanCacheDir
 	if opts.Timeout > 0 {
@@ -119,11 +121,10 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput
 	}
 	sup, err := m.scanSuppressions(ctx, cfg, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
-	t := tools.MustGet("trivy")
-	ctr := dag.Container().From(t.Image).
+	ctr := toolImage("trivy").
 		WithDirectory(scanOutDir, dag.Directory()).
 		WithDirectory(scanWorkDir, dag.Directory()).
 		WithWorkdir(scanWorkDir)
@@ -131,14 +132,14 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput
 	db := in.offlineDB
 	if db == nil && cfg.Scan.DB.Offline {
 		if cfg.Scan.DB.CacheDir == "" || path.IsAbs(cfg.Scan.DB.CacheDir) {
-			return nil, &model.InputError{File: cfg.Path, Err: errors.New("scan.db.offline in Dagger needs the offlineDb argument or a scan.db.cache-dir inside the source directory")}
+			return nil, nil, &model.InputError{File: cfg.Path, Err: errors.New("scan.db.offline in Dagger needs the offlineDb argument or a scan.db.cache-dir inside the source directory")}
 		}
 		db = m.Source.Directory(cfg.Scan.DB.CacheDir)
 	}
 	if db != nil {
 		opts.Offline = true
 		if err := checkOfflineDB(ctx, db, opts); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ctr = ctr.WithDirectory(scanCacheDir, db)
 	} else {
@@ -150,7 +151,7 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput
 
 	imageArgs, ctr, err := scanImage(ctx, img, ctr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !opts.Offline {
 		// The engine caches an exec by its inputs, and the DB trivy downloads into the cache
@@ -159,23 +160,20 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput
 		ctr = ctr.WithEnvVariable("TOLLGATE_SCAN_AT", now().UTC().Format(time.RFC3339Nano))
 	}
 	out := scanOutDir + "/" + scan.ReportFile
-	ctr = ctr.WithExec(append([]string{t.ImageBinary}, scan.ImageArgs(opts, imageArgs, out)...),
-		dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
+	run, err := runTool(ctx, "trivy", ctr, toolArgv("trivy", scan.ImageArgs(opts, imageArgs, out)), imagePaths(img))
 	if err != nil {
-		return nil, daggerToolError(ctx, errors.New(hideImagePaths(err.Error(), img)))
+		return nil, nil, err
 	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return nil, scan.ExitError(code, []byte(hideImagePaths(stderr, img)), img.name)
+	if run.code != 0 {
+		return nil, nil, scan.ExitError(run.code, run.stderr, img.name)
 	}
-	raw, err := ctr.File(out).Contents(ctx)
+	_, raw, err := run.file(ctx, out)
 	if err != nil {
-		return nil, &model.ToolError{Tool: "trivy", Err: errors.New("exited 0 but wrote no report")}
+		return nil, nil, err
 	}
-	report, err := scan.ParseReport([]byte(raw))
+	report, err := scan.ParseReport(raw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Trivy names the image by where it read it; findings name it as the user knows it.
 	report.ArtifactName = hideImagePaths(report.ArtifactName, img)
@@ -186,7 +184,8 @@ func (m *Tollgate) scan(ctx context.Context, cfg *config.Config, img *imageInput
 	subject.Names = append(subject.Names, report.Metadata.RepoDigests...)
 	res := &model.StageResult{Stage: scan.Name, Tool: scan.Tool(), Findings: report.Findings()}
 	sup.Apply(res.Findings, subject)
-	return res, nil
+	// The report as attested names the image as the user knows it, not by its mount point.
+	return res, []byte(hideImagePaths(string(raw), img)), nil
 }
 
 // scanOverrides applies the function's arguments over tollgate.yaml.
@@ -227,25 +226,15 @@ func scanImage(ctx context.Context, img *imageInput, ctr *dagger.Container) ([]s
 }
 
 func unpackImage(ctx context.Context, ctr *dagger.Container, img *imageInput) ([]string, *dagger.Container, error) {
-	ctr = ctr.WithMountedFile(imageMountTar, img.tarball()).
-		WithDirectory(imageMountDir, dag.Directory()).
-		WithExec([]string{"tar", "-xf", imageMountTar, "-C", imageMountDir}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
+	ctr = ctr.WithMountedFile(imageMountTar, img.tarball()).WithDirectory(imageMountDir, dag.Directory())
+	run, err := runTool(ctx, "trivy", ctr, []string{"tar", "-xf", imageMountTar, "-C", imageMountDir}, imagePaths(img))
 	if err != nil {
-		return nil, nil, daggerToolError(ctx, errors.New(hideImagePaths(err.Error(), img)))
+		return nil, nil, err
 	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return nil, nil, &model.InputError{File: img.name, Err: fmt.Errorf("not a readable image tarball: %s",
-			hideImagePaths(tools.LastLines([]byte(stderr), 3), img))}
+	if run.code != 0 {
+		return nil, nil, &model.InputError{File: img.name, Err: fmt.Errorf("not a readable image tarball: %s", tools.LastLines(run.stderr, 3))}
 	}
-	if ok, _ := ctr.Exists(ctx, imageMountDir+"/index.json"); ok {
-		return []string{"--input", imageMountDir}, ctr, nil
-	}
-	if ok, _ := ctr.Exists(ctx, imageMountDir+"/manifest.json"); ok {
-		return []string{"--input", imageMountTar}, ctr, nil
-	}
-	return nil, nil, &model.InputError{File: img.name, Err: errors.New("tarball holds neither an OCI layout (index.json) nor a docker archive (manifest.json)")}
+	return []string{"--input", imageMountDir}, run.ctr, nil
 }
 
 // checkOfflineDB applies the same DB check as the native runner to a Dagger directory.
@@ -320,12 +309,4 @@ func (m *Tollgate) scanSuppressions(ctx context.Context, cfg *config.Config, in 
 		sup.Ignores = rules
 	}
 	return sup, nil
-}
-
-// daggerToolError reports an engine failure (or our timeout) as a tool failure: fail closed.
-func daggerToolError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return &model.ToolError{Tool: "trivy", Err: fmt.Errorf("did not finish: %w", ctx.Err())}
-	}
-	return &model.ToolError{Tool: "trivy", Err: err}
 }

@@ -9,14 +9,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/internal/dagger"
-
 	"github.com/tollgate-dev/tollgate/internal/config"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/score"
-	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
 // scoreInputDir is where the documents are mounted in the kube-score container.
@@ -36,16 +32,9 @@ func (m *Tollgate) Score(
 	// +optional
 	paths []string,
 ) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := m.score(ctx, cfg, paths)
-	if err != nil {
-		res = model.ErrorResult(score.Name, score.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, score.Name, score.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		return m.score(ctx, cfg, paths)
+	})
 }
 
 // score loads the manifests with the shared loader in the module runtime and runs kube-score in
@@ -62,50 +51,38 @@ func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string
 		return nil, err
 	}
 	// Everything kube-score reads is written under the module's workdir, so the engine can
-	// mount it (dag.CurrentModule().Workdir): tool inputs never travel as inline file contents,
-	// which Dagger prints in its progress output.
-	scratch, err := os.MkdirTemp(".", "tollgate-score-*")
+	// mount it: tool inputs never travel as inline file contents.
+	sc, err := newScratch("kube-score", "score")
 	if err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: err}
+		return nil, err
 	}
-	defer os.RemoveAll(scratch)
-	srcRel := filepath.Join(scratch, "src")
-	root, err := filepath.Abs(srcRel)
-	if err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: err}
-	}
+	defer sc.remove()
 	// Bring the source into the runtime (kustomizations may refer to bases anywhere in it).
-	if err := m.exportSource(ctx, root); err != nil {
-		return nil, &model.ToolError{Tool: "kube-score", Err: err}
-	}
-	if err := cfg.ExpandGlobs(root); err != nil {
+	srcRel := filepath.Join(sc.rel, "src")
+	root, err := sc.source(ctx, m, "src")
+	if err != nil {
 		return nil, err
 	}
 	if !explicit {
-		if paths, err = scorePaths(cfg, nil); err != nil {
-			return nil, err
-		}
+		paths = nil
 	}
-	if defaulted {
-		if paths, err = discoveredManifests(ctx, root); err != nil {
-			return nil, err
-		}
-		if len(paths) == 0 {
-			return nothingDiscovered(score.Name, score.Tool()), nil
-		}
+	if paths, err = manifestPaths(ctx, cfg, root, paths, score.ConfigPaths, defaulted); err != nil {
+		return nil, sc.scrub(err, root)
+	}
+	if defaulted && len(paths) == 0 {
+		return nothingDiscovered(score.Name, score.Tool()), nil
 	}
 	l := &manifest.Loader{Root: root, Helm: m.helmRenderer(srcRel, root, o.KubernetesVersion)}
 	docs, err := l.Load(ctx, paths)
 	if err != nil {
-		return nil, scrubPaths(err, root, scratch)
+		return nil, sc.scrub(err, root)
 	}
 	if len(docs) == 0 {
 		return nil, &model.InputError{Err: fmt.Errorf("no Kubernetes manifests found in %s", strings.Join(paths, ", "))}
 	}
 
-	t := tools.MustGet("kube-score")
 	exec := func(ctx context.Context, inputs []score.Input) (int, []byte, []byte, error) {
-		dir, err := os.MkdirTemp(scratch, "in-*")
+		dir, err := os.MkdirTemp(sc.rel, "in-*")
 		if err != nil {
 			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: err}
 		}
@@ -120,23 +97,16 @@ func (m *Tollgate) score(ctx context.Context, cfg *config.Config, paths []string
 		if err != nil {
 			return 0, nil, nil, &model.InputError{File: o.ConfigFile, Err: err}
 		}
-		ctr := dag.Container().From(t.Image).
-			WithMountedDirectory(scoreInputDir, dag.CurrentModule().Workdir(dir)).
-			WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-		code, err := ctr.ExitCode(ctx)
+		ctr := toolImage("kube-score").WithMountedDirectory(scoreInputDir, dag.CurrentModule().Workdir(dir))
+		out, err := runTool(ctx, "kube-score", ctr, toolArgv("kube-score", args), nil)
 		if err != nil {
-			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+			return 0, nil, nil, err
 		}
-		stdout, err := ctr.Stdout(ctx)
-		if err != nil {
-			return 0, nil, nil, &model.ToolError{Tool: "kube-score", Err: fmt.Errorf("read output: %w", err)}
-		}
-		stderr, _ := ctr.Stderr(ctx)
-		return code, []byte(stdout), []byte(stderr), nil
+		return out.code, out.stdout, out.stderr, nil
 	}
 	out, err := score.Run(ctx, o, docs, exec)
 	if err != nil {
-		return nil, scrubPaths(err, root, scratch)
+		return nil, sc.scrub(err, root)
 	}
 	res := &model.StageResult{Stage: score.Name, Tool: score.Tool(), Findings: out.Findings, Rules: out.Rules}
 	// validate walks the same paths and reports what was passed over; score does when

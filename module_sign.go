@@ -11,25 +11,27 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
+	"github.com/tollgate-dev/tollgate/internal/attest"
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/cosign"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/image"
 	"github.com/tollgate-dev/tollgate/internal/model"
-	"github.com/tollgate-dev/tollgate/internal/tools"
+	"github.com/tollgate-dev/tollgate/internal/sign"
 )
 
 // Paths inside the cosign container (distroless, no shell, runs as 65532).
 const (
 	cosignPredicateDir = "/tollgate/predicates"
 	cosignTrustDir     = "/tollgate/trust"
+	cosignKeyFile      = "/tollgate/keys/cosign.key"
 	cosignUser         = "65532"
 )
 
 // Sign signs an image by digest with the pinned cosign in its official image: a tag is resolved
 // to its digest first, and a multi-platform index is signed along with every platform manifest.
-// Sign with a private key (key and keyPassword secrets) or keylessly with the CI's OIDC token
-// (oidcToken: Fulcio certificate, Rekor entry; needs the network).
+// Sign with a private key (key and keyPassword secrets, else sign.key from tollgate.yaml, a key
+// file in the source) or keylessly with the CI's OIDC token (oidcToken: Fulcio certificate,
+// Rekor entry; needs the network).
 //
 // +cache="never"
 func (m *Tollgate) Sign(
@@ -58,23 +60,18 @@ func (m *Tollgate) Sign(
 	// +optional
 	allowHttpRegistry bool,
 ) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := signInputs{imageRef: imageRef, key: key, password: keyPassword, oidcToken: oidcToken, user: registryUsername,
 		registryPassword: registryPassword, tlog: tlogUpload, allowHTTP: allowHttpRegistry}
-	res, err := m.sign(ctx, in)
-	if err != nil {
-		res = model.ErrorResult("sign", cosign.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, sign.Name, cosign.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		res, _, err := m.sign(ctx, cfg, in)
+		return res, err
+	})
 }
 
 // Attest attaches signed in-toto attestations to an image's digest with the pinned cosign: SBOMs
 // (SPDX or CycloneDX JSON, e.g. from the sbom function), a trivy JSON report as cosign's
-// vulnerability predicate, and Tollgate's SLSA provenance v1.
+// vulnerability predicate, and Tollgate's SLSA provenance v1. (In `run`, the SBOMs, the scan
+// and the provenance of the run itself are attested.)
 //
 // +cache="never"
 func (m *Tollgate) Attest(
@@ -121,77 +118,21 @@ func (m *Tollgate) Attest(
 	// +optional
 	allowHttpRegistry bool,
 ) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := signInputs{imageRef: imageRef, key: key, password: keyPassword, oidcToken: oidcToken, user: registryUsername,
 		registryPassword: registryPassword, tlog: tlogUpload, allowHTTP: allowHttpRegistry}
-	preds := attestInputs{sboms: sbom, vulnReport: vulnReport, provenance: provenance, builderID: builderId,
-		source: cosign.Source{Repository: cosign.StripCredentials(sourceRepository), Revision: sourceRevision}}
-	res, err := m.attest(ctx, cfg, in, preds, nil)
-	if err != nil {
-		res = model.ErrorResult("attest", cosign.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
-}
-
-// Verify checks with the pinned cosign that each image's digest, and every platform manifest of
-// an index, carries a signature from the trusted public key or keyless identity, and that the
-// required attestations are present, recent and free of blocking vulnerabilities. Every failed
-// requirement is a CRITICAL finding. Defaults come from tollgate.yaml's verify section.
-// Never cached: signatures and tags change where the engine cannot see.
-//
-// +cache="never"
-func (m *Tollgate) Verify(
-	ctx context.Context,
-	// Images to verify: repo:tag or repo@sha256:...
-	imageRefs []string,
-	// Trusted cosign public key (cosign.pub); default verify.key from tollgate.yaml, in the source.
-	// +optional
-	publicKey *dagger.File,
-	// Keyless: the signing certificate's identity (exact).
-	// +optional
-	certificateIdentity string,
-	// Keyless: a regular expression the certificate identity must match.
-	// +optional
-	certificateIdentityRegexp string,
-	// Keyless: the OIDC issuer (exact), e.g. https://token.actions.githubusercontent.com.
-	// +optional
-	certificateOidcIssuer string,
-	// Keyless: a regular expression the OIDC issuer must match.
-	// +optional
-	certificateOidcIssuerRegexp string,
-	// Required attestations TYPE[:MAX-AGE] (sbom, vuln, slsaprovenance1, spdxjson, cyclonedx; e.g. vuln:7d); default verify.require.
-	// +optional
-	require []string,
-	// Accept signatures without a transparency log entry (reported as a finding).
-	// +optional
-	insecureIgnoreTlog bool,
-	// Registry username for the images.
-	// +optional
-	registryUsername string,
-	// Registry password or token for the images.
-	// +optional
-	registryPassword *dagger.Secret,
-	// Allow plain HTTP to a registry on a loopback or private address.
-	// +optional
-	allowHttpRegistry bool,
-) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vin := verifyInputs{refs: imageRefs, publicKey: publicKey, identity: certificateIdentity, identityRegexp: certificateIdentityRegexp,
-		issuer: certificateOidcIssuer, issuerRegexp: certificateOidcIssuerRegexp, require: require, ignoreTlog: insecureIgnoreTlog,
-		user: registryUsername, password: registryPassword, allowHTTP: allowHttpRegistry}
-	res, err := m.verify(ctx, cfg, vin)
-	if err != nil {
-		res = model.ErrorResult("verify", cosign.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, attest.Name, cosign.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		preds := attestInputs{sboms: sbom, provenance: provenance, builderID: builderId,
+			source: cosign.Source{Repository: cosign.StripCredentials(sourceRepository), Revision: sourceRevision}}
+		if vulnReport != nil {
+			b, err := vulnReport.Contents(ctx)
+			if err != nil {
+				return nil, &model.InputError{File: "vulnReport", Err: err}
+			}
+			preds.vulnReport, preds.vulnSource = []byte(b), "vulnReport"
+		}
+		res, _, err := m.attest(ctx, cfg, in, preds)
+		return res, err
+	})
 }
 
 type signInputs struct {
@@ -201,6 +142,21 @@ type signInputs struct {
 	user             string
 	registryPassword *dagger.Secret
 	tlog, allowHTTP  bool
+}
+
+// withConfig applies tollgate.yaml's sign section: its switches can only make signing stricter
+// or name what the arguments leave open.
+func (in signInputs) withConfig(cfg *config.Config) signInputs {
+	in.tlog = in.tlog && cfg.Sign.TlogOn()
+	in.allowHTTP = in.allowHTTP || cfg.Sign.AllowHTTPRegistry
+	return in
+}
+
+// released is what a release stage did, for a run's reports: the digest it worked on and the
+// files it leaves (signed.json, attested.json, the predicates Tollgate wrote), by file name.
+type released struct {
+	ref   string
+	files map[string][]byte
 }
 
 // registryFor is how the module runtime reaches the registry to resolve digests. Plain HTTP,
@@ -226,9 +182,7 @@ func registryFor(ctx context.Context, user string, password *dagger.Secret, allo
 // The clock variable keeps the engine from replaying an earlier sign or verify: signatures and
 // tags change outside the engine's view.
 func cosignContainer(ref, user string, password *dagger.Secret) *dagger.Container {
-	t := tools.MustGet(cosign.ToolName)
-	ctr := dag.Container().From(t.Image).
-		WithEnvVariable("TOLLGATE_COSIGN_AT", now().UTC().Format(time.RFC3339Nano))
+	ctr := toolImage(cosign.ToolName).WithEnvVariable("TOLLGATE_COSIGN_AT", now().UTC().Format(time.RFC3339Nano))
 	if password != nil {
 		ctr = ctr.WithEnvVariable(cosign.RegistryUserVar, user).WithSecretVariable(cosign.RegistryPasswordVar, password)
 		if r, err := name.ParseReference(ref); err == nil {
@@ -238,255 +192,206 @@ func cosignContainer(ref, user string, password *dagger.Secret) *dagger.Containe
 	return ctr
 }
 
-// signer puts the key (or the OIDC token) into the container's environment and says how cosign
-// finds it.
-func (in signInputs) signer(ctr *dagger.Container) (*dagger.Container, cosign.Signer, error) {
-	s := cosign.Signer{TlogUpload: in.tlog}
+// signer puts the key (or the OIDC token) into the container and says how cosign finds it, and
+// how summaries name it (never the key itself): a key secret, else sign.key from the source
+// (mounted, readable by cosign's user only), else the OIDC token.
+func (m *Tollgate) signer(cfg *config.Config, in signInputs, ctr *dagger.Container) (*dagger.Container, cosign.Signer, string, error) {
+	s := cosign.Signer{TlogUpload: in.tlog, FulcioURL: cfg.Sign.FulcioURL, RekorURL: cfg.Sign.RekorURL, OIDCIssuer: cfg.Sign.OIDCIssuer}
+	password := func(ctr *dagger.Container) *dagger.Container {
+		if in.password != nil {
+			return ctr.WithSecretVariable(cosign.CosignPassword, in.password)
+		}
+		return ctr.WithEnvVariable(cosign.CosignPassword, "")
+	}
 	switch {
 	case in.key != nil && in.oidcToken != nil:
-		return nil, s, &model.InputError{Err: errors.New("pass either key or oidcToken, not both")}
+		return nil, s, "", &model.InputError{Err: errors.New("pass either key or oidcToken, not both")}
 	case in.key != nil:
 		s.Key = "env://" + cosign.KeyVar
-		ctr = ctr.WithSecretVariable(cosign.KeyVar, in.key)
-		if in.password != nil {
-			ctr = ctr.WithSecretVariable(cosign.CosignPassword, in.password)
-		} else {
-			ctr = ctr.WithEnvVariable(cosign.CosignPassword, "")
-		}
+		return password(ctr.WithSecretVariable(cosign.KeyVar, in.key)), s, "the key secret", nil
 	case in.oidcToken != nil:
-		ctr = ctr.WithSecretVariable("SIGSTORE_ID_TOKEN", in.oidcToken)
-	default:
-		return nil, s, &model.InputError{Err: errors.New("no signing key: pass key (and keyPassword), or oidcToken to sign keylessly")}
+		return ctr.WithSecretVariable("SIGSTORE_ID_TOKEN", in.oidcToken), s, "a keyless (Fulcio) certificate", nil
+	case cfg.Sign.Key != "":
+		if err := insideSource([]string{cfg.Sign.Key}); err != nil {
+			return nil, s, "", err
+		}
+		s.Key = cosignKeyFile
+		ctr = ctr.WithMountedFile(cosignKeyFile, m.Source.File(cfg.Sign.Key), dagger.ContainerWithMountedFileOpts{Owner: cosignUser})
+		return password(ctr), s, "the key " + cfg.Sign.Key, nil
+	case cfg.Sign.Keyless:
+		return nil, s, "", &model.InputError{File: cfg.Path, Err: errors.New("sign.keyless: keyless signing in Dagger needs the CI's OIDC token: pass --oidc-token (a secret)")}
 	}
-	return ctr, s, nil
+	return nil, s, "", &model.InputError{Err: errors.New("no signing key: pass key (and keyPassword), or oidcToken to sign keylessly, or set sign.key in tollgate.yaml")}
 }
 
-func (in signInputs) notices(subj *cosign.Subject, what string) []model.Finding {
-	return (&cosign.Signing{Signer: cosign.Signer{TlogUpload: in.tlog}}).Notices(subj, what)
+// signingSet reports whether the arguments or tollgate.yaml set up signing (a run's opt-in).
+func signingSet(cfg *config.Config, key, oidcToken *dagger.Secret) bool {
+	return key != nil || oidcToken != nil || cfg.Sign.Key != "" || cfg.Sign.Keyless
 }
 
-func (m *Tollgate) sign(ctx context.Context, in signInputs) (*model.StageResult, error) {
+// notices are the standing findings about how signing was done (no transparency log).
+func notices(subj *cosign.Subject, what string, tlog bool) []model.Finding {
+	return (&cosign.Signing{Signer: cosign.Signer{TlogUpload: tlog}}).Notices(subj, what)
+}
+
+// record is what a sign or attest did to a subject, for the steps after it.
+func record(subj *cosign.Subject, signer string, tlog bool) cosign.Record {
+	return cosign.Record{Image: subj.Input, Reference: subj.Ref(), Digest: subj.Digest, Manifests: subj.Manifests, Signer: signer, Tlog: tlog}
+}
+
+func (m *Tollgate) sign(ctx context.Context, cfg *config.Config, in signInputs) (*model.StageResult, *released, error) {
+	in = in.withConfig(cfg)
 	reg, err := registryFor(ctx, in.user, in.registryPassword, in.allowHTTP)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ctr, signer, err := in.signer(cosignContainer(in.imageRef, in.user, in.registryPassword))
+	ctr, signer, desc, err := m.signer(cfg, in, cosignContainer(in.imageRef, in.user, in.registryPassword))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	subj, err := cosign.Resolve(ctx, in.imageRef, reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	args, err := cosign.SignArgs(signer, cosign.Common{AllowHTTP: in.allowHTTP}, subj.IsIndex(), subj.Ref())
 	if err != nil {
-		return nil, &model.InputError{Err: err}
+		return nil, nil, &model.InputError{Err: err}
 	}
 	if err := runSigning(ctx, ctr, "sign", args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &model.StageResult{Stage: "sign", Tool: cosign.Tool(), Rules: cosign.Rules(), Findings: in.notices(subj, "signature"),
-		Summary: "signed " + subj.Ref()}, nil
+	what := "signed " + subj.Ref()
+	if subj.IsIndex() {
+		what += fmt.Sprintf(" (index and its %d manifests)", len(subj.Manifests))
+	}
+	what += " with " + desc
+	res := &model.StageResult{Stage: sign.Name, Tool: cosign.Tool(), Rules: cosign.Rules(), Findings: notices(subj, "signature", in.tlog), Summary: what}
+	return res, &released{ref: subj.Ref(), files: map[string][]byte{sign.RecordFile: record(subj, desc, in.tlog).JSON()}}, nil
 }
 
 // runSigning runs one cosign sign or attest and explains a failure with the shared classifier.
 func runSigning(ctx context.Context, ctr *dagger.Container, verb string, args []string) error {
-	bin := tools.MustGet(cosign.ToolName).ImageBinary
-	ctr = ctr.WithExec(append([]string{bin}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := ctr.ExitCode(ctx)
+	run, err := runTool(ctx, cosign.ToolName, ctr, toolArgv(cosign.ToolName, args), nil)
 	if err != nil {
-		return &model.ToolError{Tool: cosign.ToolName, Err: err}
+		return err
 	}
-	if code != 0 {
-		stderr, _ := ctr.Stderr(ctx)
-		return cosign.SignError(verb, code, []byte(stderr), "key", "keyPassword")
+	if run.code != 0 {
+		return cosign.SignError(verb, run.code, run.stderr, "key", "keyPassword")
 	}
 	return nil
 }
 
 type attestInputs struct {
 	sboms      []*dagger.File
-	vulnReport *dagger.File
+	vulnReport []byte
+	vulnSource string
+	// scan is the gated scan result whose suppressions the vulnerability predicate records
+	// (nil for a report given as a file).
+	scan       *model.StageResult
 	provenance bool
-	builderID  string
-	source     cosign.Source
+	// wanted are the predicates tollgate.yaml asks a run for (attest.predicates): one whose input
+	// is missing is a finding. Nil for the Attest function: it attests what it is given.
+	wanted    map[string]bool
+	builderID string
+	source    cosign.Source
+	// The run, for the provenance: its stage results so far, its start, and tollgate.yaml.
+	results    []*model.StageResult
+	started    time.Time
+	config     []byte
+	configFile string
 }
 
-// attest writes each predicate with the shared builders and attaches it with cosign. results are
-// the pipeline's stage results for the provenance (nil for a standalone call).
-func (m *Tollgate) attest(ctx context.Context, cfg *config.Config, in signInputs, preds attestInputs, results []*model.StageResult) (*model.StageResult, error) {
+// attest writes each predicate with the shared builders and attaches it with cosign.
+func (m *Tollgate) attest(ctx context.Context, cfg *config.Config, in signInputs, preds attestInputs) (*model.StageResult, *released, error) {
+	in = in.withConfig(cfg)
 	reg, err := registryFor(ctx, in.user, in.registryPassword, in.allowHTTP)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ctr, signer, err := in.signer(cosignContainer(in.imageRef, in.user, in.registryPassword))
+	ctr, signer, desc, err := m.signer(cfg, in, cosignContainer(in.imageRef, in.user, in.registryPassword))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	type pred struct {
-		typ  string
-		data []byte
+		typ, source, file string // file: the artifact name when Tollgate wrote the predicate
+		data              []byte
 	}
 	var todo []pred
 	for i, f := range preds.sboms {
+		src := fmt.Sprintf("sbom[%d]", i)
+		if n, err := f.Name(ctx); err == nil && n != "" {
+			src = n
+		}
 		b, err := f.Contents(ctx)
 		if err != nil {
-			return nil, &model.InputError{File: fmt.Sprintf("sbom[%d]", i), Err: err}
+			return nil, nil, &model.InputError{File: src, Err: err}
 		}
 		typ, err := cosign.DetectSBOM([]byte(b))
 		if err != nil {
-			return nil, &model.InputError{File: fmt.Sprintf("sbom[%d]", i), Err: err}
+			return nil, nil, &model.InputError{File: src, Err: err}
 		}
-		todo = append(todo, pred{typ, []byte(b)})
+		todo = append(todo, pred{typ: typ, source: src, data: []byte(b)})
 	}
 	subj, err := cosign.Resolve(ctx, in.imageRef, reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var findings []model.Finding
+	if preds.wanted[attest.PredSBOM] && len(preds.sboms) == 0 {
+		findings = append(findings, attest.NotAttested(subj, attest.PredSBOM, "no SBOM: the sbom stage did not run in this run or wrote none"))
 	}
 	if preds.vulnReport != nil {
-		b, err := preds.vulnReport.Contents(ctx)
-		if err != nil {
-			return nil, &model.InputError{File: "vulnReport", Err: err}
-		}
-		p, err := cosign.VulnPredicate(cosign.VulnInput{Report: []byte(b), FailOn: cfg.FailOn("scan"), Subject: subj,
+		p, err := cosign.VulnPredicate(cosign.VulnInput{Report: preds.vulnReport, Scan: preds.scan, FailOn: cfg.FailOn("scan"), Subject: subj,
 			BuilderID: preds.builderID, Repository: preds.source.Repository})
 		if err != nil {
-			return nil, &model.InputError{File: "vulnReport", Err: err}
+			return nil, nil, &model.InputError{File: preds.vulnSource, Err: err}
 		}
-		todo = append(todo, pred{cosign.TypeVuln, p})
+		todo = append(todo, pred{typ: cosign.TypeVuln, source: preds.vulnSource, file: attest.VulnFile, data: p})
+	} else if preds.wanted[attest.PredVuln] {
+		findings = append(findings, attest.NotAttested(subj, attest.PredVuln, "no vulnerability report: the scan stage did not run in this run or wrote none"))
 	}
 	if preds.provenance {
-		t := now()
-		p, err := cosign.Provenance(cosign.ProvenanceInput{Subject: subj, Source: preds.source, BuilderID: preds.builderID,
-			Results: results, Started: t, Finished: t})
-		if err != nil {
-			return nil, &model.ToolError{Tool: "tollgate", Err: err}
+		started, finished := preds.started, now()
+		if started.IsZero() {
+			started = finished
 		}
-		todo = append(todo, pred{cosign.TypeProvenance, p})
+		p, err := cosign.Provenance(cosign.ProvenanceInput{Subject: subj, Source: preds.source, BuilderID: preds.builderID,
+			Results: preds.results, Started: started, Finished: finished, Config: preds.config, ConfigFile: preds.configFile})
+		if err != nil {
+			return nil, nil, &model.ToolError{Tool: "tollgate", Err: err}
+		}
+		todo = append(todo, pred{typ: cosign.TypeProvenance, source: "Tollgate", file: attest.ProvenanceFile, data: p})
 	}
-	if len(todo) == 0 {
-		return nil, &model.InputError{Err: errors.New("attest: nothing to attest: pass sbom, vulnReport or provenance=true")}
+	if len(todo) == 0 && preds.wanted == nil {
+		return nil, nil, &model.InputError{Err: errors.New("attest: nothing to attest: pass sbom, vulnReport or provenance=true")}
 	}
+	out := &released{ref: subj.Ref(), files: map[string][]byte{}}
+	rec := record(subj, desc, in.tlog)
 	var done []string
 	for i, p := range todo {
 		path := fmt.Sprintf("%s/%d-%s.json", cosignPredicateDir, i, p.typ)
 		args, err := cosign.AttestArgs(signer, cosign.Common{AllowHTTP: in.allowHTTP}, p.typ, path, subj.Ref())
 		if err != nil {
-			return nil, &model.InputError{Err: err}
+			return nil, nil, &model.InputError{Err: err}
 		}
+		// Predicates hold reports and SBOMs, never secrets: an inline file is fine here.
 		c := ctr.WithNewFile(path, string(p.data), dagger.ContainerWithNewFileOpts{Owner: cosignUser, Permissions: 0o444})
 		if err := runSigning(ctx, c, "attest --type "+p.typ, args); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		done = append(done, p.typ)
-	}
-	return &model.StageResult{Stage: "attest", Tool: cosign.Tool(), Rules: cosign.Rules(), Findings: in.notices(subj, "attestations"),
-		Summary: fmt.Sprintf("attested %s to %s", strings.Join(done, ", "), subj.Ref())}, nil
-}
-
-type verifyInputs struct {
-	refs                     []string
-	publicKey                *dagger.File
-	identity, identityRegexp string
-	issuer, issuerRegexp     string
-	require                  []string
-	ignoreTlog               bool
-	user                     string
-	password                 *dagger.Secret
-	allowHTTP                bool
-}
-
-// verifyOverrides applies the function's arguments over tollgate.yaml's verify section.
-func verifyOverrides(cfg *config.Config, in verifyInputs) {
-	if in.identity != "" || in.identityRegexp != "" || in.issuer != "" || in.issuerRegexp != "" {
-		cfg.Verify.CertificateIdentity, cfg.Verify.CertificateIdentityRegexp = in.identity, in.identityRegexp
-		cfg.Verify.CertificateOIDCIssuer, cfg.Verify.CertificateOIDCIssuerRegexp = in.issuer, in.issuerRegexp
-	}
-	if len(in.require) > 0 {
-		cfg.Verify.Require = nil
-		for _, r := range in.require {
-			typ, age, _ := strings.Cut(r, ":")
-			cfg.Verify.Require = append(cfg.Verify.Require, config.Requirement{Type: typ, MaxAge: age})
+		pt, _ := cosign.LookupType(p.typ)
+		rec.Predicates = append(rec.Predicates, cosign.RecordPred{Type: p.typ, URI: pt.URI, Source: p.source})
+		if p.file != "" {
+			out.files[p.file] = p.data
 		}
 	}
-	if in.ignoreTlog {
-		off := false
-		cfg.Verify.Tlog = &off
+	what := "nothing attested to " + subj.Ref()
+	if len(done) > 0 {
+		what = fmt.Sprintf("attested %s to %s with %s", strings.Join(done, ", "), subj.Ref(), desc)
+		out.files[attest.RecordFile] = rec.JSON()
 	}
-}
-
-func (m *Tollgate) verify(ctx context.Context, cfg *config.Config, in verifyInputs) (*model.StageResult, error) {
-	verifyOverrides(cfg, in)
-	if len(in.refs) == 0 && cfg.Verify.Image != "" {
-		in.refs = []string{cfg.Verify.Image}
-	}
-	if len(in.refs) == 0 {
-		return nil, &model.InputError{Err: errors.New("verify: no image: pass imageRefs or set verify.image")}
-	}
-	reg, err := registryFor(ctx, in.user, in.password, in.allowHTTP)
-	if err != nil {
-		return nil, err
-	}
-	policy, err := cosign.PolicyFrom(cfg)
-	if err != nil {
-		return nil, err
-	}
-	trust := cosign.Trust{Identity: cfg.Verify.CertificateIdentity, IdentityRegexp: cfg.Verify.CertificateIdentityRegexp,
-		Issuer: cfg.Verify.CertificateOIDCIssuer, IssuerRegexp: cfg.Verify.CertificateOIDCIssuerRegexp,
-		IgnoreTlog: !cfg.Verify.TlogOn(), RekorURL: cfg.Verify.RekorURL}
-	ctr := cosignContainer(in.refs[0], in.user, in.password)
-	source := "the keyless identity"
-	key := in.publicKey
-	if key == nil && cfg.Verify.Key != "" && trust.Identity == "" && trust.IdentityRegexp == "" {
-		if err := insideSource([]string{cfg.Verify.Key}); err != nil {
-			return nil, err
-		}
-		key, source = m.Source.File(cfg.Verify.Key), cfg.Verify.Key
-	}
-	if key != nil {
-		pem, err := key.Contents(ctx)
-		if err != nil {
-			return nil, &model.InputError{File: "publicKey", Err: err}
-		}
-		if err := cosign.CheckPublicKey([]byte(pem)); err != nil {
-			return nil, &model.InputError{File: "publicKey", Err: err}
-		}
-		if source == "the keyless identity" {
-			source = "publicKey"
-		}
-		trust.Key = cosignTrustDir + "/cosign.pub"
-		ctr = ctr.WithNewFile(trust.Key, pem, dagger.ContainerWithNewFileOpts{Owner: cosignUser, Permissions: 0o444})
-		if trust.IgnoreTlog {
-			trust.TrustedRoot = cosignTrustDir + "/trusted_root.json"
-			ctr = ctr.WithNewFile(trust.TrustedRoot, cosign.EmptyTrustedRoot, dagger.ContainerWithNewFileOpts{Owner: cosignUser, Permissions: 0o444})
-		}
-	}
-	if err := trust.Check(); err != nil {
-		return nil, &model.InputError{File: cfg.Path, Err: err}
-	}
-	v := &cosign.Verifier{Trust: trust, KeySource: source, Policy: policy, Registry: reg, Common: cosign.Common{AllowHTTP: in.allowHTTP},
-		Now: now, Runner: containerRunner{ctr: ctr}}
-	findings, err := v.VerifyImages(ctx, in.refs)
-	if err != nil {
-		return nil, err
-	}
-	return &model.StageResult{Stage: "verify", Tool: cosign.Tool(), Rules: cosign.Rules(), Findings: append(findings, v.Notices()...)}, nil
-}
-
-// containerRunner runs cosign in its official image: the Dagger runner's cosign.Runner.
-type containerRunner struct{ ctr *dagger.Container }
-
-func (r containerRunner) RunCosign(ctx context.Context, args []string) (*tools.Result, error) {
-	bin := tools.MustGet(cosign.ToolName).ImageBinary
-	c := r.ctr.WithExec(append([]string{bin}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-	code, err := c.ExitCode(ctx)
-	if err != nil {
-		return nil, &model.ToolError{Tool: cosign.ToolName, Err: err}
-	}
-	stdout, err := c.Stdout(ctx)
-	if err != nil {
-		return nil, &model.ToolError{Tool: cosign.ToolName, Err: err}
-	}
-	stderr, _ := c.Stderr(ctx)
-	return &tools.Result{ExitCode: code, Stdout: []byte(stdout), Stderr: []byte(stderr)}, nil
+	res := &model.StageResult{Stage: attest.Name, Tool: cosign.Tool(), Rules: cosign.Rules(),
+		Findings: append(notices(subj, "attestations", in.tlog), findings...), Summary: what}
+	return res, out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/dagger"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
-	"github.com/tollgate-dev/tollgate/internal/gate"
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/schemas"
@@ -52,22 +50,15 @@ func (m *Tollgate) Validate(
 	// +optional
 	schemaDir *dagger.Directory,
 ) (*StageReport, error) {
-	cfg, err := m.loadConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if kubernetesVersion != "" {
-		cfg.Validate.KubernetesVersion = kubernetesVersion
-	}
-	if len(crds) > 0 {
-		cfg.Validate.CRDs = crds
-	}
-	res, err := m.validate(ctx, cfg, paths, schemaDir)
-	if err != nil {
-		res = model.ErrorResult(validate.Name, validate.Tool(), err)
-	}
-	gate.Apply(res, cfg, now())
-	return newStageReport(res)
+	return m.stage(ctx, validate.Name, validate.Tool(), func(ctx context.Context, cfg *config.Config) (*model.StageResult, error) {
+		if kubernetesVersion != "" {
+			cfg.Validate.KubernetesVersion = kubernetesVersion
+		}
+		if len(crds) > 0 {
+			cfg.Validate.CRDs = crds
+		}
+		return m.validate(ctx, cfg, paths, schemaDir)
+	})
 }
 
 // validate loads the manifests and builds the schemas with the shared Go code in the module
@@ -89,43 +80,33 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 		return nil, err
 	}
 	// Everything kubeconform reads is written under the module's scratch workdir, so it can be
-	// handed back to the engine with CurrentModule().Workdir and mounted.
-	scratch, err := os.MkdirTemp(".", "tollgate-validate-*")
+	// handed back to the engine and mounted.
+	sc, err := newScratch("kubeconform", "validate")
 	if err != nil {
-		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+		return nil, err
 	}
-	defer os.RemoveAll(scratch)
-	// Workdir takes paths relative to the runtime's workdir (scratch, work, schemas); everything
-	// else gets absolute ones, so nothing depends on which process resolves a relative path.
-	absScratch, err := filepath.Abs(scratch)
+	defer sc.remove()
+	scratch := sc.rel
+	root, err := sc.source(ctx, m, "src")
 	if err != nil {
-		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
-	}
-	root := filepath.Join(absScratch, "src")
-	if err := m.exportSource(ctx, root); err != nil {
-		return nil, &model.ToolError{Tool: "kubeconform", Err: err}
+		return nil, err
 	}
 	// Globs in tollgate.yaml match in the source; with no paths there, the manifests are
 	// discovered, as the native runner does.
-	if err := cfg.ExpandGlobs(root); err != nil {
-		return nil, err
-	}
 	if !explicit {
-		paths = cfg.Validate.Paths
+		paths = nil
 	}
-	if defaulted {
-		if paths, err = discoveredManifests(ctx, root); err != nil {
-			return nil, err
-		}
-		if len(paths) == 0 {
-			return nothingDiscovered(validate.Name, validate.Tool()), nil
-		}
+	if paths, err = manifestPaths(ctx, cfg, root, paths, func(c *config.Config) []string { return c.Validate.Paths }, defaulted); err != nil {
+		return nil, sc.scrub(err, root)
+	}
+	if defaulted && len(paths) == 0 {
+		return nothingDiscovered(validate.Name, validate.Tool()), nil
 	}
 	l := &manifest.Loader{Root: root, Shallow: true, Helm: m.helmRenderer(filepath.Join(scratch, "src"), root, opts.KubernetesVersion)}
 	// Bad files do not stop the others: every problem is reported in one run.
 	docs, loadErr := l.LoadAll(ctx, paths)
 	if loadErr != nil && len(docs) == 0 {
-		return nil, scrubPaths(loadErr, root, absScratch, scratch)
+		return nil, sc.scrub(loadErr, root)
 	}
 	if len(docs) == 0 {
 		return nil, validate.NothingFound(paths, l.Skipped)
@@ -133,7 +114,7 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	var crdDocs []manifest.Document
 	if len(cfg.Validate.CRDs) > 0 {
 		if crdDocs, err = manifest.Load(ctx, cfg.Validate.CRDs, root); err != nil {
-			return nil, scrubPaths(err, root, absScratch, scratch)
+			return nil, sc.scrub(err, root)
 		}
 	}
 
@@ -141,19 +122,18 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 	if err != nil {
 		var ie *model.InputError
 		if errors.As(err, &ie) { // a schemaDir that is not what it should be: the caller's input
-			return nil, scrubPaths(err, absScratch, scratch)
+			return nil, sc.scrub(err)
 		}
-		return nil, scrubPaths(&model.ToolError{Tool: "kubeconform", Err: err}, absScratch, scratch)
+		return nil, sc.scrub(&model.ToolError{Tool: "kubeconform", Err: err})
 	}
 	work := filepath.Join(scratch, "work")
 	plan, err := validate.Prepare(docs, crdDocs, builtin, opts, work)
 	if err != nil {
-		return nil, scrubPaths(err, absScratch, scratch)
+		return nil, sc.scrub(err)
 	}
 	res := &model.StageResult{Stage: validate.Name, Tool: validate.Tool(), Findings: plan.Findings, Rules: validate.Rules(opts.MissingSchemaSeverity)}
 	if plan.Count > 0 {
-		t := tools.MustGet("kubeconform")
-		ctr := dag.Container().From(t.Image).
+		ctr := toolImage("kubeconform").
 			WithMountedDirectory(validateSchemaDir, dag.CurrentModule().Workdir(builtin)).
 			WithMountedDirectory(validateWorkDir, dag.CurrentModule().Workdir(work))
 		// The user's schema dirs live in the source: mount them and point kubeconform there.
@@ -169,27 +149,20 @@ func (m *Tollgate) validate(ctx context.Context, cfg *config.Config, paths []str
 			ctr = ctr.WithMountedDirectory(mnt, m.Source.Directory(dir))
 			opts.SchemaLocations[i] = mnt + rest
 		}
-		args := validate.Args(opts, validateSchemaDir, validateWorkDir)
-		ctr = ctr.WithExec(append([]string{t.ImageBinary}, args...), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
-		code, err := ctr.ExitCode(ctx)
+		out, err := runTool(ctx, "kubeconform", ctr, toolArgv("kubeconform", validate.Args(opts, validateSchemaDir, validateWorkDir)), nil)
 		if err != nil {
-			return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("run %s: %w", t.Image, err)}
+			return nil, sc.scrub(err, root)
 		}
-		stdout, err := ctr.Stdout(ctx)
-		if err != nil {
-			return nil, &model.ToolError{Tool: "kubeconform", Err: fmt.Errorf("read output: %w", err)}
-		}
-		stderr, _ := ctr.Stderr(ctx)
-		found, err := plan.Parse([]byte(stdout), []byte(stderr), code)
+		found, err := plan.Parse(out.stdout, out.stderr, out.code)
 		if loadErr != nil && (err == nil || manifest.IsInputError(err)) {
-			return nil, scrubPaths(manifest.JoinInputErrors(loadErr, err), root, absScratch, scratch)
+			return nil, sc.scrub(manifest.JoinInputErrors(loadErr, err), root)
 		}
 		if err != nil {
-			return nil, scrubPaths(err, root, absScratch, scratch)
+			return nil, sc.scrub(err, root)
 		}
 		res.Findings = append(res.Findings, found...)
 	} else if loadErr != nil {
-		return nil, scrubPaths(loadErr, root, absScratch, scratch)
+		return nil, sc.scrub(loadErr, root)
 	}
 	if res.Findings == nil {
 		res.Findings = []model.Finding{}

@@ -8,7 +8,10 @@
 # Registry cases need a registry the host can push to and the tool containers can reach:
 #   TOLLGATE_E2E_PUSH_REGISTRY  host address to push fixture images to (default: $LAB_REGISTRY)
 #   TOLLGATE_E2E_REGISTRY       the same registry as containers reach it (default: $LAB_REGISTRY_BRIDGE)
-# and `crane` on PATH. Without them those cases are skipped, and say so.
+# and `crane` on PATH. Deploy cases start a throwaway API server (etcd and the pinned
+# kube-apiserver, internal/testcluster) on an address the engine's containers reach:
+#   TOLLGATE_E2E_API_LISTEN     default: the host part of TOLLGATE_E2E_REGISTRY
+# Without them those cases are skipped, and say so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOD=$(pwd)
@@ -26,7 +29,14 @@ for tool in python3 go; do
 done
 
 WORK=$(mktemp -d /tmp/tollgate-e2e.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+RUN_ID="$(date +%s)-$RANDOM"
 LOG=$WORK/last.log
 pass=0 fail=0 skip=0
 started=$(date +%s)
@@ -36,7 +46,13 @@ bad()  { echo "FAIL $1"; [ -n "${2:-}" ] && echo "     $2"; tail -25 "$LOG" | se
 skip() { echo "skip $1 ($2)"; skip=$((skip + 1)); }
 
 # dg DIR ARGS...: run dagger in DIR (plain progress, output in $LOG); returns dagger's status.
-dg() { local dir=$1; shift; (cd "$dir" && dagger --progress=plain "$@") >"$LOG" 2>&1; }
+dg() {
+  local dir=$1 rc=0
+  shift
+  (cd "$dir" && dagger --progress=plain "$@") >"$LOG" 2>&1 || rc=$?
+  cat "$LOG" >>"$WORK/all.log" # every call's output, for the secret canaries at the end
+  return $rc
+}
 # has FILE PYTHON-EXPR: the expression holds for the JSON document d in FILE.
 has() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>>"$LOG"; }
 logged() { grep -q -- "$1" "$LOG"; }
@@ -73,10 +89,14 @@ needreg() { [ -n "$registry" ] || { skip "$1" "no registry"; return 1; }; }
 
 echo "== the module's surface"
 if dg "$WORK/demo" functions -m "$MOD"; then
-  if logged '^run ' && logged '^scan ' && logged '^sbom ' && ! logged '^pipeline ' && ! logged '^config ' && ! logged '^source ' &&
+  missing=""
+  for fn in run gates build publish lint validate score policy sbom scan sign attest verify deploy; do
+    logged "^$fn " || missing="$missing $fn"
+  done
+  if [ -z "$missing" ] && ! logged '^pipeline ' && ! logged '^config ' && ! logged '^source ' &&
     ! grep -q 'unsupported types: .*\(run\|pipeline\)' "$LOG"; then
-    ok "dagger functions lists run, sbom, scan; no pipeline, config or source"
-  else bad "dagger functions lists run, sbom, scan; no pipeline, config or source"; fi
+    ok "dagger functions lists run, gates and every stage (build, publish, lint ... sign, attest, verify, deploy); no pipeline, config or source"
+  else bad "dagger functions lists run, gates and every stage" "missing:$missing"; fi
 else bad "dagger functions" "exit $?"; fi
 
 echo "== -m from another project: the caller's files are checked"
@@ -92,6 +112,21 @@ if dg "$WORK/bad" check -m "$MOD"; then
 elif failed_with 'lint fail (exit 1).*TG-DF-010'; then
   ok "dagger check -m from another project fails on its planted Dockerfile (TG-DF-010)"
 else bad "dagger check -m fails on the caller's planted Dockerfile" "failed for another reason"; fi
+
+# Dockerfiles away from the root: found by discovery (no tollgate.yaml), or by a glob in it.
+NEST=$WORK/nested
+mkdir -p "$NEST/services/api" "$NEST/services/worker"
+cp "$WORK/demo/Dockerfile" "$NEST/services/api/Dockerfile"
+cp fixtures/bad/lint/tg-df-010-root-final/Dockerfile "$NEST/services/worker/Dockerfile"
+rm -f "$WORK/nested.json"
+if dg "$NEST" -m "$MOD" -c "r=\$(lint); \$r | report --format=json | export $WORK/nested.json; \$r | check"; then
+  bad "lint discovers Dockerfiles in subdirectories" "passed"
+elif has "$WORK/nested.json" 'any(f["rule"]=="TG-DF-010" and f["blocking"] and f["file"]=="services/worker/Dockerfile" for s in d["stages"] for f in s["findings"])'; then
+  ok "lint with no tollgate.yaml discovers services/*/Dockerfile and fails on the planted one (TG-DF-010 in services/worker/Dockerfile)"
+else bad "lint discovers Dockerfiles in subdirectories" "see $WORK/nested.json"; fi
+sed 's#dockerfiles: \[Dockerfile\]#dockerfiles: ["services/a*/Dockerfile"]#' "$WORK/demo/tollgate.yaml" >"$NEST/tollgate.yaml"
+if dg "$NEST" call -m "$MOD" lint check; then ok "lint.dockerfiles globs expand in the source (services/a*/Dockerfile: only the good one)"
+else bad "lint.dockerfiles globs expand in the source" "exit $?"; fi
 
 if dg "$WORK/demo" check -m "$MOD"; then ok "dagger check -m passes on the demo project"
 else bad "dagger check -m passes on the demo project" "exit $?"; fi
@@ -138,7 +173,7 @@ if needreg "the CI script: one run keeps every report and the SBOMs, then fails 
   if dg "$TC" -c 'r=$(tollgate | run); $r | reports | export tollgate-reports; $r | check'; then
     bad "the CI script fails the job on the scan gate" "passed"
   elif R=$TC/tollgate-reports &&
-    has "$R/tollgate.json" '{s["stage"]:s["status"] for s in d["stages"]}=={"lint":"pass","validate":"pass","score":"pass","sbom":"pass","scan":"fail"} and any(f["rule"]=="CVE-2024-5535" and f["blocking"] for s in d["stages"] for f in s["findings"]) and d["exit_code"]==1 and d["duration_ms"]>0' &&
+    has "$R/tollgate.json" '{s["stage"]:s["status"] for s in d["stages"]}=={"lint":"pass","validate":"pass","score":"pass","policy":"pass","sbom":"pass","scan":"fail"} and any(f["rule"]=="CVE-2024-5535" and f["blocking"] for s in d["stages"] for f in s["findings"]) and d["exit_code"]==1 and d["duration_ms"]>0' &&
     has "$R/sbom.spdx.json" 'd["spdxVersion"]=="SPDX-2.3" and "@sha256:" in d["name"] and len(d["packages"])>3' &&
     has "$R/sbom.cdx.json" 'd["bomFormat"]=="CycloneDX" and d["specVersion"]=="1.6" and len(d["components"])>3' &&
     has "$R/tollgate.sarif" 'd["version"]=="2.1.0"' &&
@@ -199,6 +234,209 @@ if needreg "registry password stays secret"; then
   else bad "registry password stays secret" "the scan did not run"; fi
 fi
 
+echo "== policy (gator in its image, Pod Security Standards)"
+if dg "$WORK/demo" call -m "$MOD" policy check; then ok "policy passes on the demo"
+else bad "policy passes on the demo" "exit $?"; fi
+
+mkdir -p "$WORK/privileged"
+cp -r fixtures/policy/bad/tg-no-privileged/. "$WORK/privileged/"
+rm -f "$WORK/policy.json"
+if dg "$WORK/privileged" -m "$MOD" -c "r=\$(policy); \$r | report --format=json | export $WORK/policy.json; \$r | check"; then
+  bad "policy fails on a privileged pod" "passed"
+elif has "$WORK/policy.json" 'any(f["rule"]=="K8sTGNoPrivileged/tg-no-privileged" and f["blocking"] and f["file"]=="app.yaml" for s in d["stages"] for f in s["findings"]) and d["exit_code"]==1' &&
+  failed_with 'policy fail (exit 1).*K8sTGNoPrivileged/tg-no-privileged'; then
+  ok "policy fails on the discovered privileged pod (app.yaml) with K8sTGNoPrivileged/tg-no-privileged"
+else bad "policy fails on a privileged pod with K8sTGNoPrivileged/tg-no-privileged" "see $WORK/policy.json"; fi
+
+echo "== build and publish (the engine's BuildKit, the registry)"
+# The build demo's Dockerfile, unchanged, on the fixture base image, which the registry serves
+# as $REG/tollgate-e2e/tollgate/base:3.19 (the REGISTRY build arg). Its RUN step "installs"
+# packages that the SBOM then lists. The project also holds the demo's manifests, their image
+# in the repository the run pushes to (deploy pins it to the pushed digest).
+APP=$WORK/app
+if [ -n "$registry" ]; then
+  go build -o "$WORK/serveregistry" ./internal/testimage/cmd/serveregistry
+  "$WORK/serveregistry" -addr 127.0.0.1:0 >"$WORK/serveregistry.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 150); do grep -q serving "$WORK/serveregistry.log" && break; sleep 0.2; done
+  fixreg=$(sed -n 's|.* on http://\([^ ]*\) .*|\1|p' "$WORK/serveregistry.log")
+  crane copy --insecure "$fixreg/tollgate/base:3.19" "$PUSH/tollgate-e2e/tollgate/base:3.19" >>"$WORK/setup.log" 2>&1
+  mkdir -p "$APP"
+  cp -r fixtures/demo-build/. "$APP/"
+  cp -r fixtures/demo/k8s "$APP/k8s"
+  sed -i "s#image: registry.example.com/demo/hello:#image: $REG/tollgate-e2e/app:#" "$APP/k8s/deployment.yaml"
+  cat >"$APP/tollgate.yaml" <<YAML
+version: 1
+build:
+  dockerfile: Dockerfile
+  build-args:
+    REGISTRY: $REG/tollgate-e2e
+validate:
+  paths: [k8s]
+policy:
+  constraints:
+    tg-allowed-registries:
+      parameters:
+        registries: [$REG/tollgate-e2e]
+ignore:
+  - id: TG-DF-002
+    stage: lint
+    reason: the fixture base image is pinned by tag in a test registry
+    expires: 2099-12-31
+YAML
+fi
+
+if needreg "publish pushes the build and returns repo@sha256:... that the tag names"; then
+  if dg "$APP" call -m "$MOD" publish --repository="$REG/tollgate-e2e/app" --tags="publish-$RUN_ID"; then
+    ref=$(grep -o "$REG/tollgate-e2e/app@sha256:[0-9a-f]\{64\}" "$LOG" | tail -1)
+    tagged=$(crane digest --insecure "$PUSH/tollgate-e2e/app:publish-$RUN_ID" 2>>"$LOG" || true)
+    if [ -n "$ref" ] && [ "${ref#*@}" = "$tagged" ]; then ok "publish pushes the build and returns $REG/tollgate-e2e/app@<the digest the tag names>"
+    else bad "publish returns repo@sha256:... that the tag names" "returned '$ref', the tag names '$tagged'"; fi
+  else bad "publish pushes the build" "exit $?"; fi
+fi
+
+echo "== sign, attest, verify (cosign in its image; keys as secrets; no transparency log offline)"
+KEYS=$WORK/keys
+export E2E_KEY_PASSWORD="e2e-key-$RANDOM-$RANDOM"
+signed="" unsigned=""
+if [ -n "$registry" ]; then
+  mkdir -p "$KEYS"
+  TOLLGATE_COSIGN_PASSWORD=$E2E_KEY_PASSWORD go run ./cmd/tollgate keys generate -C "$KEYS" --prefix signer >>"$WORK/setup.log" 2>&1
+  TOLLGATE_COSIGN_PASSWORD=other-$RANDOM go run ./cmd/tollgate keys generate -C "$KEYS" --prefix other >>"$WORK/setup.log" 2>&1
+  # Fresh digests for this run (a label makes them unique): no signature from an earlier run.
+  for name in signed unsigned; do
+    crane mutate --insecure "$PUSH/tollgate-e2e/clean:1" --label "tollgate.e2e.run=$RUN_ID-$name" -t "$PUSH/tollgate-e2e/$name:$RUN_ID" >>"$WORK/setup.log" 2>&1
+  done
+  signed=$REG/tollgate-e2e/signed:$RUN_ID
+  unsigned=$REG/tollgate-e2e/unsigned@$(crane digest --insecure "$PUSH/tollgate-e2e/unsigned:$RUN_ID")
+fi
+
+if needreg "sign by digest with a key secret"; then
+  if dg "$WORK/demo" call -m "$MOD" sign --image-ref="$signed" --key="file://$KEYS/signer.key" --key-password=env://E2E_KEY_PASSWORD \
+    --tlog-upload=false --allow-http-registry summary && logged "signed $REG/tollgate-e2e/signed@sha256:[0-9a-f]\{64\} with the key secret"; then
+    ok "sign resolves the tag and signs $REG/tollgate-e2e/signed by digest with the key secret"
+  else bad "sign by digest with a key secret"; fi
+fi
+
+if needreg "attest SLSA provenance"; then
+  if dg "$WORK/demo" call -m "$MOD" attest --image-ref="$signed" --key="file://$KEYS/signer.key" --key-password=env://E2E_KEY_PASSWORD \
+    --tlog-upload=false --allow-http-registry summary && logged "attested slsaprovenance1 to $REG/tollgate-e2e/signed@sha256:"; then
+    ok "attest attaches Tollgate's SLSA provenance to the digest"
+  else bad "attest SLSA provenance"; fi
+fi
+
+if needreg "verify signature and provenance with the right key"; then
+  if dg "$WORK/demo" call -m "$MOD" verify --image-refs="$signed" --public-key="$KEYS/signer.pub" --require=slsaprovenance1:1h \
+    --insecure-ignore-tlog --allow-http-registry check; then ok "verify passes: signature, and a provenance younger than 1h, under the signer's key"
+  else bad "verify signature and provenance with the right key" "exit $?"; fi
+fi
+
+if needreg "verify with another key fails"; then
+  if dg "$WORK/demo" call -m "$MOD" verify --image-refs="$signed" --public-key="$KEYS/other.pub" --insecure-ignore-tlog --allow-http-registry check; then
+    bad "verify with another key fails" "passed"
+  elif failed_with 'verify fail (exit 1).*VERIFY00[12]'; then ok "verify under another key fails the gate (VERIFY001/002)"
+  else bad "verify with another key fails" "not with a verify finding"; fi
+fi
+
+if needreg "verify of an unsigned image fails"; then
+  if dg "$WORK/demo" call -m "$MOD" verify --image-refs="$unsigned" --public-key="$KEYS/signer.pub" --insecure-ignore-tlog --allow-http-registry check; then
+    bad "verify of an unsigned image fails" "passed"
+  elif failed_with 'verify fail (exit 1).*VERIFY001'; then ok "verify of an unsigned image fails the gate with VERIFY001"
+  else bad "verify of an unsigned image fails" "not with VERIFY001"; fi
+fi
+
+echo "== deploy (client-go in the module runtime, a throwaway API server)"
+API_LISTEN=${TOLLGATE_E2E_API_LISTEN:-${REG%%:*}}
+cluster=""
+if [ -n "$API_LISTEN" ]; then
+  if go build -o "$WORK/testapiserver" ./internal/testcluster/cmd/testapiserver 2>>"$WORK/setup.log"; then
+    "$WORK/testapiserver" -listen "$API_LISTEN" -kubeconfig "$WORK/kubeconfig" >"$WORK/apiserver.log" 2>&1 &
+    apipid=$!
+    pids+=("$apipid")
+    for _ in $(seq 1 300); do [ -s "$WORK/kubeconfig" ] && break; kill -0 "$apipid" 2>/dev/null || break; sleep 1; done
+  fi
+  if [ -s "$WORK/kubeconfig" ]; then
+    cluster=yes
+    echo "   API server at $(sed -n 's/.*server: //p' "$WORK/kubeconfig" | head -1)"
+  else
+    echo "   the test API server did not start on $API_LISTEN:"
+    tail -5 "$WORK/apiserver.log" 2>/dev/null | sed 's/^/   | /'
+  fi
+fi
+needcluster() { [ -n "$cluster" ] || { skip "$1" "no API server the engine reaches (TOLLGATE_E2E_API_LISTEN)"; return 1; }; }
+
+if needcluster "deploy dry-run of the demo"; then
+  rm -f "$WORK/deploy.json"
+  if dg "$WORK/demo" call -m "$MOD" deploy --kubeconfig="file://$WORK/kubeconfig" --verify=false --dry-run report --format=json export --path="$WORK/deploy.json" &&
+    has "$WORK/deploy.json" 'd["stages"][0]["status"]=="pass" and any(f["rule"]=="TG-DEPLOY-002" for f in d["stages"][0]["findings"])'; then
+    ok "deploy --dry-run of the demo passes, and says loudly that images were not verified (TG-DEPLOY-002)"
+  else bad "deploy dry-run of the demo" "see $WORK/deploy.json"; fi
+fi
+
+if needcluster "deploy: the API server rejects an invalid object"; then
+  mkdir -p "$WORK/deploy-fixtures"
+  cp -r fixtures/deploy/. "$WORK/deploy-fixtures/"
+  if dg "$WORK/deploy-fixtures" call -m "$MOD" deploy --kubeconfig="file://$WORK/kubeconfig" --paths=invalid --namespace=default --verify=false check; then
+    bad "deploy: the API server rejects an invalid object" "passed"
+  elif failed_with 'deploy fail (exit 1).*TG-DEPLOY-001'; then ok "deploy of an invalid object fails with the server's rejection (TG-DEPLOY-001)"
+  else bad "deploy: the API server rejects an invalid object" "not with TG-DEPLOY-001"; fi
+fi
+
+if needcluster "deploy refuses an unsigned image" && needreg "deploy refuses an unsigned image"; then
+  mkdir -p "$WORK/unsigned-app"
+  cp -r fixtures/demo/. "$WORK/unsigned-app/"
+  sed -i "s#image: registry.example.com/demo/hello:1.4.2@sha256:[0-9a-f]*#image: $unsigned#" "$WORK/unsigned-app/k8s/deployment.yaml"
+  if dg "$WORK/unsigned-app" call -m "$MOD" deploy --kubeconfig="file://$WORK/kubeconfig" --dry-run --public-key="$KEYS/signer.pub" \
+    --insecure-ignore-tlog --allow-http-registry check; then
+    bad "deploy refuses an unsigned image" "passed"
+  elif failed_with 'deploy fail (exit 1).*VERIFY001'; then ok "deploy verifies images first and refuses the unsigned one (VERIFY001)"
+  else bad "deploy refuses an unsigned image" "not with VERIFY001"; fi
+fi
+
+echo "== run with the release stages: build, gates, push, sign, attest, verify, deploy (dry-run)"
+if needreg "run releases end to end" && needcluster "run releases end to end"; then
+  R=$WORK/run-reports
+  rm -rf "$R"
+  if dg "$APP" call -m "$MOD" run --offline-db="$WORK/trivy-db" --repository="$REG/tollgate-e2e/app" --tags="run-$RUN_ID" \
+    --signing-key="file://$KEYS/signer.key" --signing-key-password=env://E2E_KEY_PASSWORD --public-key="$KEYS/signer.pub" \
+    --tlog=false --allow-http-registry --kubeconfig="file://$WORK/kubeconfig" --dry-run \
+    --source-repository=https://example.com/e2e/app --source-revision="$RUN_ID" reports export --path="$R"; then
+    tagged=$(crane digest --insecure "$PUSH/tollgate-e2e/app:run-$RUN_ID" 2>>"$LOG" || true)
+    pushed="$REG/tollgate-e2e/app@$tagged"
+    if [ -n "$tagged" ] &&
+      has "$R/tollgate.json" '[(s["stage"],s["status"]) for s in d["stages"]]==[(n,"pass") for n in "build lint validate score policy sbom scan push sign attest verify deploy".split()] and d["passed"] and d["exit_code"]==0' &&
+      has "$R/pushed.json" 'd["reference"]=="'"$pushed"'"' &&
+      has "$R/signed.json" 'd["reference"]=="'"$pushed"'" and not d["tlog"]' &&
+      has "$R/attested.json" 'd["reference"]=="'"$pushed"'" and {"slsaprovenance1","vuln","spdxjson","cyclonedx"} <= {p["type"] for p in d["predicates"]}' &&
+      has "$R/provenance.slsa.json" 'd["buildDefinition"]["externalParameters"]["image"]["reference"]=="'"$pushed"'" and d["buildDefinition"]["externalParameters"]["source"]["revision"]=="'"$RUN_ID"'" and d["buildDefinition"]["externalParameters"]["stages"]==["build","lint","validate","score","policy","sbom","scan","push","sign"]' &&
+      has "$R/sbom.spdx.json" 'any(p["name"]=="express" for p in d["packages"]) and any(p["name"]=="ca-certificates-bundle" for p in d["packages"])' &&
+      has "$R/deploy.json" 'd["dry_run"] and any(x.endswith(" -> '"$pushed"'") for x in d["pinned"])' &&
+      has "$R/tollgate.json" 'any(f["rule"]=="VERIFY006" for s in d["stages"] if s["stage"]=="deploy" for f in s["findings"])'; then
+      ok "run: built, gated, pushed $pushed, signed, attested (SBOMs, vuln, the run's provenance), verified, deployed (dry-run, pinned to the digest, images verified)"
+    else bad "run releases end to end" "see $R"; fi
+    # Independently: the native runner verifies, from the host, what the module signed and attested.
+    if [ -n "$tagged" ] && go run ./cmd/tollgate verify "$PUSH/tollgate-e2e/app@$tagged" --public-key "$KEYS/signer.pub" \
+      --require slsaprovenance1:1h --require vuln --insecure-ignore-tlog --allow-http-registry --out "" --progress plain >"$WORK/native-verify.log" 2>&1; then
+      ok "the native tollgate verify accepts the module's signature and attestations (provenance, vuln) on the pushed digest"
+    else bad "the native tollgate verify accepts the module's signature" "$(tail -3 "$WORK/native-verify.log")"; fi
+  else bad "run releases end to end" "exit $?"; fi
+fi
+
+if needreg "a failed gate releases nothing"; then
+  NEG=$WORK/app-neg
+  cp -r "$APP" "$NEG"
+  cp fixtures/policy/bad/tg-no-privileged/app.yaml "$NEG/k8s/privileged.yaml"
+  R=$WORK/neg-reports
+  rm -rf "$R"
+  if dg "$NEG" call -m "$MOD" run --offline-db="$WORK/trivy-db" --repository="$REG/tollgate-e2e/app" --tags="neg-$RUN_ID" \
+    --signing-key="file://$KEYS/signer.key" --signing-key-password=env://E2E_KEY_PASSWORD --tlog=false --allow-http-registry \
+    reports export --path="$R" &&
+    has "$R/tollgate.json" '(lambda s: s["policy"]["status"]=="fail" and all(s[n]["status"]=="skipped" and "every gate" in s[n]["error"] for n in ("push","sign","attest")))({x["stage"]:x for x in d["stages"]}) and not d["passed"] and d["exit_code"]==1' &&
+    [ ! -e "$R/pushed.json" ] && ! crane digest --insecure "$PUSH/tollgate-e2e/app:neg-$RUN_ID" >/dev/null 2>&1; then
+    ok "run with a failing gate (policy) releases nothing: push, sign and attest skipped, no tag pushed"
+  else bad "a failed gate releases nothing" "see $R"; fi
+fi
+
 echo "== a module of your own that imports Tollgate (examples/scan-own-build)"
 if needreg "example module gates its own container"; then
   if dg "$MOD/examples/scan-own-build" call gate --base="$VULN" --offline-db="$WORK/trivy-db"; then
@@ -209,6 +447,18 @@ if needreg "example module gates its own container"; then
   if dg "$MOD/examples/scan-own-build" call gate --base="$CLEAN" --offline-db="$WORK/trivy-db" && logged 'Tollgate: PASS'; then
     ok "example module: a clean base passes and returns the summary"
   else bad "example: gate passes on a clean base"; fi
+fi
+
+echo "== secrets"
+if [ -n "$registry" ]; then
+  if grep -q -- "$E2E_KEY_PASSWORD" "$WORK/all.log"; then bad "the signing key's password appears in no output" "it does"
+  elif grep -q -- "$(sed -n 2p "$KEYS/signer.key")" "$WORK/all.log"; then bad "the signing key appears in no output" "it does"
+  else ok "neither the signing key nor its password appears in any call's output"; fi
+fi
+if [ -n "$cluster" ]; then
+  token=$(sed -n 's/.*token: //p' "$WORK/kubeconfig" | head -1)
+  if [ -n "$token" ] && ! grep -q -- "$token" "$WORK/all.log"; then ok "the kubeconfig's bearer token appears in no call's output"
+  else bad "the kubeconfig's bearer token appears in no output" "found, or no token to look for"; fi
 fi
 
 echo "dagger-e2e: $pass passed, $fail failed, $skip skipped in $(( $(date +%s) - started ))s"

@@ -8,9 +8,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,9 +28,9 @@ const (
 	gitlabSchema   = "testdata/gitlab-ci.schema.json"
 )
 
-// The pinned actionlint and Dagger's code generator, installed by TestMain before the tests
-// run (the builds need the Go module proxy once; then everything runs offline).
-var actionlintPath, codegenPath string
+// The pinned actionlint, installed by TestMain before the tests run (its build needs the Go
+// module proxy once; then everything runs offline).
+var actionlintPath string
 
 func TestMain(m *testing.M) {
 	in := &tools.Installer{CacheDir: tools.DefaultCacheDir(), Progress: os.Stderr}
@@ -46,50 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	actionlintPath = in.Path(t)
-	if codegenPath, err = ensureCodegen(); err != nil {
-		fmt.Fprintln(os.Stderr, "Dagger's codegen is needed for these tests:", err)
-		os.Exit(1)
-	}
 	os.Exit(m.Run())
-}
-
-// ensureCodegen returns the codegen binary that shared/dagger/codegen.sh builds (in
-// $CODEGEN_CACHE, default ~/.cache/dagger-codegen), building it with that script on a scratch
-// copy of the example module when it is missing.
-func ensureCodegen() (string, error) {
-	cache := os.Getenv("CODEGEN_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(home, ".cache", "dagger-codegen")
-	}
-	bin := filepath.Join(cache, daggerVersion, "codegen")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	script, err := filepath.Abs(filepath.Join(sharedDagger(), "codegen.sh"))
-	if err != nil {
-		return "", err
-	}
-	scratch, err := os.MkdirTemp("", "tollgate-codegen-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(scratch)
-	if err := os.CopyFS(scratch, os.DirFS(exampleDir)); err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", script)
-	cmd.Dir, cmd.Stdout, cmd.Stderr = scratch, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s (set DAGGER_SHARED to the shared/dagger directory): %w", script, err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("%s did not build %s: %w", script, bin, err)
-	}
-	return bin, nil
 }
 
 func read(t *testing.T, path string) []byte {
@@ -184,11 +138,65 @@ var (
 	pinnedUses = regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
 	curlPipe   = regexp.MustCompile(`curl[^\n|]*\|\s*(ba)?sh`)
 	daggerRun  = regexp.MustCompile(`(?m)^\s*(- )?\|?\s*dagger\s`)
-	scriptFn   = regexp.MustCompile(`\|\s*([a-z][a-zA-Z]*)`)
+	daggerC    = regexp.MustCompile(`(?s)dagger\s[^\n']*-c '([^']*)'`)
+	flagName   = regexp.MustCompile(`--([a-z][a-z-]*)`)
 )
 
+// job is one CI job of a template: its name, what it runs (GitHub steps' run, GitLab script),
+// and its definition for the rules about when it runs and what it may do.
+type job struct {
+	name string
+	run  string
+	def  map[string]any
+}
+
+// jobs reads a template's jobs. GitLab's hidden jobs (.name) are templates that others extend;
+// their shared parts (before_script) install the CLI and run no pipeline.
+func jobs(t *testing.T, path string) []job {
+	t.Helper()
+	var doc map[string]any
+	if err := yaml.Unmarshal(read(t, path), &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []job
+	if gh, ok := doc["jobs"].(map[string]any); ok {
+		for name, v := range gh {
+			def, _ := v.(map[string]any)
+			j := job{name: name, def: def}
+			steps, _ := def["steps"].([]any)
+			for _, st := range steps {
+				if m, ok := st.(map[string]any); ok {
+					if r, ok := m["run"].(string); ok {
+						j.run += r + "\n"
+					}
+				}
+			}
+			out = append(out, j)
+		}
+	} else {
+		for name, v := range doc {
+			def, ok := v.(map[string]any)
+			if !ok || strings.HasPrefix(name, ".") || def["script"] == nil {
+				continue
+			}
+			j := job{name: name, def: def}
+			lines, _ := def["script"].([]any)
+			for _, l := range lines {
+				j.run += fmt.Sprint(l) + "\n"
+			}
+			out = append(out, j)
+		}
+	}
+	slices.SortFunc(out, func(a, b job) int { return strings.Compare(a.name, b.name) })
+	if len(out) == 0 {
+		t.Fatalf("%s: no jobs", path)
+	}
+	return out
+}
+
 // Both templates: actions pinned by commit, a pinned Dagger CLI with a checksum check and no
-// `curl | sh`, the pipeline run once per job, reports kept, and the gate enforced.
+// `curl | sh`, and in every job the pipeline run once (one dagger invocation: one session), its
+// reports kept and the gate enforced.
 func TestTemplatesPinAndRunOnce(t *testing.T) {
 	dagger := readDaggerVersion(t)
 	for _, path := range []string{githubWorkflow, gitlabTemplate} {
@@ -202,13 +210,21 @@ func TestTemplatesPinAndRunOnce(t *testing.T) {
 			if curlPipe.MatchString(b) {
 				t.Errorf("pipes a download into a shell: %s", curlPipe.FindString(b))
 			}
-			for _, want := range []string{`DAGGER_VERSION: "` + strings.TrimPrefix(dagger, "v") + `"`, "DAGGER_SHA256:", "sha256sum", "-c", "reports | export tollgate-reports", "| check"} {
+			for _, want := range []string{`DAGGER_VERSION: "` + strings.TrimPrefix(dagger, "v") + `"`, "DAGGER_SHA256:", "sha256sum", "-c"} {
 				if !strings.Contains(b, want) {
 					t.Errorf("lacks %q", want)
 				}
 			}
-			if n := len(daggerRun.FindAllString(b, -1)); n != 1 {
-				t.Errorf("runs dagger %d times; the pipeline must run once per job", n)
+			for _, j := range jobs(t, path) {
+				run := withoutComments(j.run)
+				if n := len(daggerRun.FindAllString(run, -1)); n != 1 {
+					t.Errorf("job %s runs dagger %d times; the pipeline must run once per job", j.name, n)
+				}
+				for _, want := range []string{"reports | export tollgate-reports", "| check"} {
+					if !strings.Contains(run, want) {
+						t.Errorf("job %s lacks %q", j.name, want)
+					}
+				}
 			}
 		})
 	}
@@ -226,49 +242,157 @@ func withoutComments(s string) string {
 	return strings.Join(keep, "\n")
 }
 
-// The functions the templates' scripts call exist in the module (main object and RunReport).
+// call is one function call in a dagger shell script, with the flags it passes.
+type call struct {
+	fn    string
+	flags []string
+}
+
+// scriptCalls reads the function calls of a `dagger -c` script: each pipeline element
+// (`tollgate | run --flag=... | check`, also inside $(...)) is a function and its flags.
+func scriptCalls(script string) []call {
+	s := strings.ReplaceAll(script, "\\\n", " ")
+	s = strings.NewReplacer("$(", " | ", ")", " ", "\n", " | ").Replace(s)
+	var out []call
+	for _, seg := range strings.Split(s, "|") {
+		f := strings.Fields(seg)
+		if len(f) == 0 || strings.HasPrefix(f[0], "$") || strings.HasSuffix(f[0], "=") {
+			continue // a variable ($r) or an assignment (r=)
+		}
+		c := call{fn: f[0]}
+		for _, m := range flagName.FindAllStringSubmatch(strings.Join(f[1:], " "), -1) {
+			c.flags = append(c.flags, m[1])
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// The templates' scripts call functions the module has (main object, RunReport, StageReport),
+// with arguments those functions take: a renamed argument would fail only on a real CI run.
 func TestTemplatesCallModuleFunctions(t *testing.T) {
-	fns := moduleFunctions(t)
+	args := map[string]map[string]bool{}
+	for goType, members := range moduleAPI(t) {
+		if goType == "Finding" || goType == "SbomResult" {
+			continue
+		}
+		for _, sig := range members {
+			name, rest, _ := strings.Cut(sig, "(")
+			if args[name] == nil {
+				args[name] = map[string]bool{}
+			}
+			for _, a := range strings.Split(strings.TrimSuffix(rest, ")"), ",") {
+				if a != "" {
+					args[name][a] = true
+				}
+			}
+		}
+	}
 	for _, path := range []string{githubWorkflow, gitlabTemplate} {
-		b := string(read(t, path))
-		start := strings.Index(b, "-c '")
-		end := strings.Index(b[start+4:], "'")
-		if start < 0 || end < 0 {
+		scripts := daggerC.FindAllStringSubmatch(string(read(t, path)), -1)
+		if len(scripts) == 0 {
 			t.Fatalf("%s: no dagger -c script", path)
 		}
-		script := b[start+4 : start+4+end]
-		for _, m := range scriptFn.FindAllStringSubmatch(script, -1) {
-			name := m[1]
-			if name == "tollgate" || name == "export" { // the constructor, Directory.export
-				continue
+		for _, m := range scripts {
+			calls := scriptCalls(m[1])
+			if len(calls) < 3 {
+				t.Fatalf("%s: read %d calls from %q", path, len(calls), m[1])
 			}
-			if !slices.Contains(fns, name) {
-				t.Errorf("%s calls %q, which the module does not have (%v)", path, name, fns)
+			for _, c := range calls {
+				if c.fn == "tollgate" || c.fn == "export" { // the constructor, Directory.export
+					continue
+				}
+				known, ok := args[c.fn]
+				if !ok {
+					t.Errorf("%s calls %q, which the module does not have", path, c.fn)
+					continue
+				}
+				for _, f := range c.flags {
+					if !known[kebabToCamel(f)] {
+						t.Errorf("%s: %s has no argument --%s", path, c.fn, f)
+					}
+				}
 			}
 		}
 	}
 }
 
-// moduleFunctions lists the module's exported methods as Dagger names (lower camel case).
-func moduleFunctions(t *testing.T) []string {
-	t.Helper()
-	files, _ := filepath.Glob("../module_*.go")
-	var out []string
-	for _, f := range append(files, "../main.go") {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range af.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil && fd.Name.IsExported() {
-				out = append(out, strings.ToLower(fd.Name.Name[:1])+fd.Name.Name[1:])
-			}
+// kebabToCamel is the Dagger argument a CLI flag names (--registry-username: registryUsername).
+func kebabToCamel(s string) string {
+	parts := strings.Split(s, "-")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
 		}
 	}
-	return out
+	return strings.Join(parts, "")
+}
+
+func TestScriptCalls(t *testing.T) {
+	got := scriptCalls("\n  r=$(tollgate | run --build --repository=$REPO \\\n    ${K:+--kubeconfig=env://K})\n  $r | reports | export out\n  $r | check\n")
+	want := []call{{fn: "tollgate"}, {fn: "run", flags: []string{"build", "repository", "kubeconfig"}}, {fn: "reports"}, {fn: "export"}, {fn: "check"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("scriptCalls = %v, want %v", got, want)
+	}
+	if kebabToCamel("certificate-oidc-issuer") != "certificateOidcIssuer" || kebabToCamel("build") != "build" {
+		t.Error("kebabToCamel")
+	}
+}
+
+// The release job: only on the default branch, never beside the gates job (each event runs the
+// pipeline once); it builds, pushes, signs keylessly with the CI's OIDC token, verifies against
+// that identity before deploying, and every secret reaches the module as a Dagger secret
+// (env://NAME), never expanded into an argument.
+func TestTemplatesRelease(t *testing.T) {
+	for _, path := range []string{githubWorkflow, gitlabTemplate} {
+		t.Run(filepath.Dir(path), func(t *testing.T) {
+			js := jobs(t, path)
+			if len(js) != 2 {
+				t.Fatalf("want a gates job and a release job, got %d jobs", len(js))
+			}
+			gates, release := js[0], js[1]
+			if !strings.Contains(release.name, "release") {
+				gates, release = release, gates
+			}
+			run := withoutComments(release.run)
+			for _, want := range []string{"--build", "--repository=", "--oidc-token=env://SIGSTORE_ID_TOKEN", "--certificate-identity=",
+				"--certificate-oidc-issuer=", "--registry-password=env://", "--kubeconfig=env://KUBECONFIG_DATA", "--source-revision=", "--builder-id="} {
+				if !strings.Contains(run, want) {
+					t.Errorf("release job lacks %q", want)
+				}
+			}
+			for _, secret := range []string{"$KUBECONFIG_DATA}", "$KUBECONFIG_DATA ", "$SIGSTORE_ID_TOKEN", "$REGISTRY_PASSWORD", "$CI_REGISTRY_PASSWORD", "secrets."} {
+				if strings.Contains(run, secret) {
+					t.Errorf("release job expands a secret into its command line: %q", secret)
+				}
+			}
+			if strings.Contains(withoutComments(gates.run), "--oidc-token") || strings.Contains(withoutComments(gates.run), "--kubeconfig") {
+				t.Error("the gates job releases")
+			}
+			def := fmt.Sprint(release.def)
+			gdef := fmt.Sprint(gates.def)
+			if filepath.Dir(path) == "github" {
+				perms := fmt.Sprint(release.def["permissions"])
+				if !strings.Contains(perms, "id-token:write") || !strings.Contains(perms, "packages:write") {
+					t.Errorf("release permissions %s: want id-token: write and packages: write", perms)
+				}
+				if fmt.Sprint(gates.def["permissions"]) == perms || strings.Contains(fmt.Sprint(gates.def["permissions"]), "id-token") {
+					t.Error("the gates job may mint OIDC tokens")
+				}
+				if !strings.Contains(def, "github.ref_name == github.event.repository.default_branch") ||
+					!strings.Contains(gdef, "github.ref_name != github.event.repository.default_branch") {
+					t.Errorf("jobs do not split on the default branch:\n release if: %v\n gates if: %v", release.def["if"], gates.def["if"])
+				}
+				return
+			}
+			if !strings.Contains(def, "id_tokens:map[SIGSTORE_ID_TOKEN:map[aud:sigstore]]") {
+				t.Errorf("release job has no sigstore id_token: %v", release.def["id_tokens"])
+			}
+			if !strings.Contains(def, "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH") || !strings.Contains(gdef, "when:never") {
+				t.Errorf("jobs do not split on the default branch:\n release rules: %v\n gates rules: %v", release.def["rules"], gates.def["rules"])
+			}
+		})
+	}
 }
 
 func readDaggerVersion(t *testing.T) string {

@@ -71,7 +71,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if len(refs) > 1 {
 		return nil, &model.InputError{Err: fmt.Errorf("attest takes one image, got %d", len(refs))}
 	}
-	wanted, err := predicates(cfg)
+	wanted, err := Predicates(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +120,13 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	var todo []attestation
 	if wanted[PredSBOM] {
 		if len(sboms) == 0 {
-			notices = append(notices, notAttested(subj, PredSBOM, "no SBOM: the sbom stage did not run in this run or wrote none (run it, or name files in attest.sbom)"))
+			notices = append(notices, NotAttested(subj, PredSBOM, "no SBOM: the sbom stage did not run in this run or wrote none (run it, or name files in attest.sbom)"))
 		}
 		todo = append(todo, sboms...)
 	}
 	if wanted[PredVuln] {
 		if vulnReport == nil {
-			notices = append(notices, notAttested(subj, PredVuln, "no vulnerability report: the scan stage did not run in this run or wrote none (run it, or name a trivy JSON report in attest.vuln-report)"))
+			notices = append(notices, NotAttested(subj, PredVuln, "no vulnerability report: the scan stage did not run in this run or wrote none (run it, or name a trivy JSON report in attest.vuln-report)"))
 		} else {
 			ci := cosign.CIFromEnv(os.LookupEnv)
 			pred, err := cosign.VulnPredicate(cosign.VulnInput{Report: vulnReport, Scan: scanRes, FailOn: cfg.FailOn("scan"), Subject: subj,
@@ -193,8 +193,8 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	return res, nil
 }
 
-// predicates reads attest.predicates; an unknown name is an input error.
-func predicates(cfg *config.Config) (map[string]bool, error) {
+// Predicates reads attest.predicates; an unknown name is an input error.
+func Predicates(cfg *config.Config) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, p := range cfg.Attest.Predicates {
 		switch n := strings.ToLower(strings.TrimSpace(p)); n {
@@ -322,7 +322,9 @@ func shortErr(err error) string {
 	return s
 }
 
-func notAttested(subj *cosign.Subject, pred, why string) model.Finding {
+// NotAttested is the finding for a predicate in attest.predicates that was not written because
+// its input is missing (both runners report it the same way).
+func NotAttested(subj *cosign.Subject, pred, why string) model.Finding {
 	r := ruleOf(cosign.RuleNotAttested)
 	return model.Finding{RuleID: r.ID, Severity: r.Severity, Title: "Attestation not written", Fix: r.Fix, URL: r.URL,
 		Message: fmt.Sprintf("%s not attested to %s: %s", pred, subj.Ref(), why), Location: model.Location{Resource: subj.Ref()},

@@ -72,11 +72,11 @@ func TestInputsFromResultsAndFiles(t *testing.T) {
 
 func TestPredicatesAndSkips(t *testing.T) {
 	cfg := config.Default()
-	if p, err := predicates(cfg); err != nil || !p[PredSBOM] || !p[PredVuln] || !p[PredProvenance] {
+	if p, err := Predicates(cfg); err != nil || !p[PredSBOM] || !p[PredVuln] || !p[PredProvenance] {
 		t.Fatalf("default predicates %v %v", p, err)
 	}
 	cfg.Attest.Predicates = []string{"provenance", "sboms"}
-	if _, err := predicates(cfg); err == nil || !strings.Contains(err.Error(), `"sboms"`) {
+	if _, err := Predicates(cfg); err == nil || !strings.Contains(err.Error(), `"sboms"`) {
 		t.Fatalf("unknown predicate: %v", err)
 	}
 	t.Setenv(cosign.EnvKey, "")
