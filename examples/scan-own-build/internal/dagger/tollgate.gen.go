@@ -1270,6 +1270,19 @@ func (r *Tollgate) Score(opts ...TollgateScoreOpts) *TollgateStageReport { // to
 	}
 }
 
+// ServeImage builds the `tollgate` container image that runs `tollgate serve` (see
+// docs/serve.md and deploy/): Tollgate's CLI built from this module's source, and the pinned
+// syft and trivy built from the Go module proxy, all static, with the pinned Go image, on an
+// empty base holding only them, CA certificates and a nonroot user (65532): no shell, no
+// package manager. Publish it with `publish --address=REGISTRY/tollgate:VERSION`.
+func (r *Tollgate) ServeImage() *Container { // tollgate (../../module_serve.go:48:1)
+	q := r.query.Select("serveImage")
+
+	return &Container{
+		query: q,
+	}
+}
+
 // TollgateSignOpts contains options for Tollgate.Sign
 type TollgateSignOpts struct {
 	//
