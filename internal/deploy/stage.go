@@ -189,7 +189,9 @@ func run(ctx context.Context, env *stage.Env, newVerifier VerifierFactory) (*mod
 	if err != nil {
 		return nil, err
 	}
-	docs, err := manifest.Load(ctx, paths, env.Root)
+	// The same loader as validate and score (charts rendered with the pinned helm, shared per
+	// run), so every stage judges the same objects.
+	docs, err := (&manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, env.Config.Validate.KubernetesVersion)}).Load(ctx, paths)
 	if err != nil {
 		return nil, err
 	}

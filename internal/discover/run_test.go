@@ -272,3 +272,22 @@ func equal(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// TestPolicyAloneDiscovers: `tollgate policy` with no config judges the same objects as `run`
+// does — discovered manifest sets, the Helm chart rendered — not nothing.
+func TestPolicyAloneDiscovers(t *testing.T) {
+	root := fixture(t, "microservices")
+	code, rep, stderr := tollgate(t, "policy", "-C", root, "--out", "")
+	if code != 1 || len(rep.Stages) != 1 || rep.Stages[0].Status != "fail" {
+		t.Fatalf("exit %d, stages %+v; want the policy gate to fail on the fixture's findings\n%s", code, rep.Stages, stderr)
+	}
+	files := map[string]bool{}
+	for _, f := range rep.Stages[0].Findings {
+		files[f.File] = true
+	}
+	for _, want := range []string{"kustomize/base/cart.yaml", "charts/storefront/templates/deployment.yaml"} {
+		if !files[want] {
+			t.Errorf("no policy finding on %s (findings on %v)", want, files)
+		}
+	}
+}

@@ -98,7 +98,9 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set policy.manifests or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
-	docs, err := manifest.Load(ctx, paths, env.Root)
+	// The same loader as validate and score (charts rendered with the pinned helm, shared per
+	// run), so every stage judges the same objects.
+	docs, err := (&manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, env.Config.Validate.KubernetesVersion)}).Load(ctx, paths)
 	if err != nil {
 		return nil, err
 	}
