@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
@@ -162,12 +163,8 @@ func TestPreCommitInstallsAndRunsTheHooks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the repository as pre-commit does; skipped with -short")
 	}
-	if _, err := exec.LookPath("pre-commit"); err != nil {
-		cmd := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "pre-commit")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("install pre-commit: %v\n%s", err, out)
-		}
+	if _, err := debpkg.Need(context.Background(), "pre-commit", "pre-commit"); err != nil {
+		t.Fatal(err)
 	}
 	gitEnv := append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t",
 		"GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1")

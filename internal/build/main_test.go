@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 	"github.com/tollgate-dev/tollgate/internal/testimage"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
@@ -72,15 +73,8 @@ func setup(ctx context.Context, dir string) error {
 
 // ensureRunc installs Debian's runc when it is missing (the tests run as root, like CI).
 func ensureRunc(ctx context.Context) error {
-	if _, err := exec.LookPath("runc"); err == nil {
-		return nil
-	}
-	cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "runc")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("install runc: %v\n%s", err, out)
-	}
-	return nil
+	_, err := debpkg.Need(ctx, "runc", "runc")
+	return err
 }
 
 func needFixtures(t *testing.T) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 	"github.com/tollgate-dev/tollgate/internal/testimage"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 	"github.com/tollgate-dev/tollgate/internal/trivydb"
@@ -45,12 +45,8 @@ func TestMain(m *testing.M) {
 }
 
 func setupBuild(ctx context.Context, dir string) error {
-	if _, err := exec.LookPath("runc"); err != nil {
-		cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "runc")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("install runc: %v\n%s", err, out)
-		}
+	if _, err := debpkg.Need(ctx, "runc", "runc"); err != nil {
+		return err
 	}
 	in := &tools.Installer{CacheDir: tools.DefaultCacheDir(), AutoInstall: true, Progress: os.Stderr}
 	for _, t := range []string{"buildkitd", "syft", "trivy"} {

@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
 
@@ -53,43 +53,16 @@ func Ensure(ctx context.Context, in *tools.Installer, progress io.Writer) (Binar
 	return Binaries{Etcd: etcd, APIServer: api}, nil
 }
 
-// ensureEtcd installs etcd-server when etcd is not on PATH. Debian's package would start a system
-// etcd service on install; a policy-rc.d that refuses (exit 101) prevents that, as Debian's
-// invoke-rc.d documents. One present already is left alone; one written here is removed after.
+// ensureEtcd installs etcd-server when etcd is not on PATH (debpkg keeps Debian from starting a
+// system etcd service on install).
 func ensureEtcd(ctx context.Context, progress io.Writer) (string, error) {
 	if p, err := exec.LookPath("etcd"); err == nil {
 		return p, nil
 	}
-	const policy = "/usr/sbin/policy-rc.d"
-	if _, err := os.Stat(policy); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(policy, []byte("#!/bin/sh\n# written by Tollgate's tests while installing etcd-server: start no services\nexit 101\n"), 0o755); err == nil {
-			defer os.Remove(policy)
-		}
-	}
-	install := func() ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", EtcdPackage)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
 	if progress != nil {
 		fmt.Fprintf(progress, "installing %s with apt (etcd for the test API server)...\n", EtcdPackage)
 	}
-	out, err := install()
-	if err != nil {
-		// A fresh machine may have no package lists yet.
-		upd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "update")
-		if uout, uerr := upd.CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("apt-get update: %v\n%s", uerr, tools.LastLines(uout, 10))
-		}
-		if out, err = install(); err != nil {
-			return "", fmt.Errorf("apt-get install %s: %v\n%s", EtcdPackage, err, tools.LastLines(out, 10))
-		}
-	}
-	p, err := exec.LookPath("etcd")
-	if err != nil {
-		return "", fmt.Errorf("%s installed but etcd is not on PATH: %w", EtcdPackage, err)
-	}
-	return p, nil
+	return debpkg.Need(ctx, "etcd", EtcdPackage)
 }
 
 // Cluster is a running etcd + kube-apiserver pair.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -39,15 +40,7 @@ type DistributionOptions struct {
 // EnsureDistribution finds docker-registry, installing the Debian package when it is missing
 // (apt waits for the shared dpkg lock). It returns the binary's path.
 func EnsureDistribution(ctx context.Context) (string, error) {
-	if p, err := exec.LookPath("docker-registry"); err == nil {
-		return p, nil
-	}
-	cmd := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "docker-registry")
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("install docker-registry: %v\n%s", err, lastLines(string(out), 10))
-	}
-	return exec.LookPath("docker-registry")
+	return debpkg.Need(ctx, "docker-registry", "docker-registry")
 }
 
 // StartDistribution starts a registry with its config and storage in dir (a fresh directory)

@@ -6,6 +6,7 @@ package servetest
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/debpkg"
 )
 
 // aptMu serialises installs from this test binary (apt itself has the lock timeout).
@@ -29,10 +32,8 @@ func NeedPackage(t testing.TB, pkg, probe string) string {
 		return m[0]
 	}
 	t.Logf("installing Debian package %s (no %s)", pkg, probe)
-	cmd := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=900", "install", "-y", "--no-install-recommends", pkg)
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get install %s: %v\n%s", pkg, err, tail(out, 20))
+	if err := debpkg.Install(context.Background(), pkg); err != nil {
+		t.Fatal(err)
 	}
 	m, _ := filepath.Glob(probe)
 	if len(m) == 0 {
