@@ -175,6 +175,9 @@ func run(ctx context.Context, env *stage.Env, newVerifier VerifierFactory) (*mod
 			Error: "no cluster named: set deploy.kubeconfig or deploy.context in tollgate.yaml, --kubeconfig/--context, or KUBECONFIG"}, nil
 	}
 	paths := Paths(env)
+	if len(env.Args) == 0 && len(env.Config.Deploy.Paths) == 0 && env.Config.Validate.Discovered && len(paths) == 0 {
+		return stage.NoManifests(Name, Tool(), "set deploy.paths or validate.paths in tollgate.yaml"), nil
+	}
 	defaulted := len(env.Config.Deploy.Paths) == 0 && env.Config.Validate.PathsDefaulted
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set deploy.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil

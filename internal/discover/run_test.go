@@ -291,3 +291,17 @@ func TestPolicyAloneDiscovers(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyNothingDiscovered: with no manifests anywhere, `tollgate policy` says what it looked
+// for, like validate and score, and exits 2 (nothing checked).
+func TestPolicyNothingDiscovered(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, rep, stderr := tollgate(t, "policy", "-C", dir, "--out", "")
+	if code != 2 || len(rep.Stages) != 1 || rep.Stages[0].Status != "skipped" ||
+		!strings.Contains(rep.Stages[0].Error, "no Kubernetes manifests found (looked for kustomizations") {
+		t.Fatalf("exit %d, stages %+v; want 2 with policy skipped for no manifests\n%s", code, rep.Stages, stderr)
+	}
+}

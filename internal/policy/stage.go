@@ -94,6 +94,9 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		return nil, err
 	}
 	paths := ManifestPaths(env)
+	if len(env.Args) == 0 && len(env.Config.Policy.Manifests) == 0 && env.Config.Validate.Discovered && len(paths) == 0 {
+		return stage.NoManifests(Name, Tool(), "set policy.manifests or validate.paths in tollgate.yaml"), nil
+	}
 	defaulted := len(env.Config.Policy.Manifests) == 0 && env.Config.Validate.PathsDefaulted
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set policy.manifests or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil

@@ -210,8 +210,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	paths := Paths(env)
 	if len(env.Args) == 0 && len(env.Config.Score.Paths) == 0 && env.Config.Validate.Discovered && len(paths) == 0 {
-		return &model.StageResult{Stage: Name, Tool: Tool(), Status: model.StatusSkipped, Findings: []model.Finding{},
-			Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); set score.paths or validate.paths in tollgate.yaml"}, nil
+		return stage.NoManifests(Name, Tool(), "set score.paths or validate.paths in tollgate.yaml"), nil
 	}
 	defaulted := len(env.Config.Score.Paths) == 0 && env.Config.Validate.PathsDefaulted
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {

@@ -121,3 +121,10 @@ func (e *Env) SkipMissingDefaults(stageName string, tool model.Tool, defaulted b
 	return &model.StageResult{Stage: stageName, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
 		Error: fmt.Sprintf("nothing to check: %s not found (%s)", strings.Join(paths, ", "), hint)}
 }
+
+// NoManifests is the skip reason of a manifest stage that found nothing to check; hint says where
+// to name inputs (e.g. "set validate.paths in tollgate.yaml").
+func NoManifests(stageName string, tool model.Tool, hint string) *model.StageResult {
+	return &model.StageResult{Stage: stageName, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
+		Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); " + hint}
+}

@@ -65,8 +65,7 @@ func NothingDiscovered(env *stage.Env, name string, tool model.Tool, paths []str
 	if len(env.Args) > 0 || !env.Config.Validate.Discovered || len(paths) > 0 {
 		return nil
 	}
-	return &model.StageResult{Stage: name, Tool: tool, Status: model.StatusSkipped, Findings: []model.Finding{},
-		Error: "nothing to check: no Kubernetes manifests found (looked for kustomizations, Helm charts and YAML or JSON files with apiVersion and kind); set validate.paths in tollgate.yaml"}
+	return stage.NoManifests(name, tool, "set validate.paths in tollgate.yaml")
 }
 
 func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
