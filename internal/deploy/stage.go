@@ -41,6 +41,9 @@ func NewStage(newVerifier VerifierFactory) stage.Stage {
 		Short:      "Deploy Kubernetes manifests: verify images, server-side dry-run, server-side apply, wait for rollouts",
 		Flags:      flags,
 		AfterGates: true,
+		// Last: after the image is pushed (its digest pins the manifests), signed, attested and
+		// verified in this run.
+		Needs: []string{"push", "sign", "attest", "verify"},
 		OptIn: func(c *config.Config, root string) bool {
 			_, ok := TargetFrom(c, root)
 			return ok

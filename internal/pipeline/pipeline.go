@@ -96,10 +96,16 @@ func Run(ctx context.Context, env *stage.Env, stages []stage.Stage, onEvent func
 				dep := results[n]
 				rmu.Unlock()
 				// A dependency that was skipped (e.g. a build that is not configured) produced
-				// nothing: the stage runs on its own inputs, as if it had not been selected.
-				if res == nil && dep.Status == model.StatusError {
+				// nothing: the stage runs on its own inputs, as if it had not been selected. One
+				// that errored or failed its gate (a verify that refused the image) stops it.
+				switch {
+				case res != nil:
+				case dep.Status == model.StatusError:
 					res = &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
 						Error: fmt.Sprintf("skipped: stage %s did not complete", n)}
+				case dep.Status == model.StatusFail:
+					res = &model.StageResult{Stage: s.Name, Status: model.StatusSkipped, Tool: s.Tool, Findings: []model.Finding{},
+						Error: fmt.Sprintf("skipped: stage %s did not pass its gate", n)}
 				}
 			}
 			if res == nil {

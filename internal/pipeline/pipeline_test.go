@@ -189,3 +189,36 @@ func TestSetUpDropsOptInStagesNotSetUp(t *testing.T) {
 		t.Errorf("default stages %v", got)
 	}
 }
+
+// Release stages order by Needs: deploy waits for verify, and a verify that refused the image
+// (a failed gate) stops deploy; a verify that was skipped (not set up) lets deploy run on its own.
+func TestNeedsFailedStopsDependent(t *testing.T) {
+	high := model.Finding{RuleID: "VERIFY", Severity: model.SeverityCritical, Message: "unsigned"}
+	skip := func(context.Context, *stage.Env) (*model.StageResult, error) {
+		return &model.StageResult{Status: model.StatusSkipped, Error: "not set up"}, nil
+	}
+	for _, tc := range []struct {
+		name   string
+		verify func(context.Context, *stage.Env) (*model.StageResult, error)
+		want   model.Status
+	}{
+		{"verify refused", fixed(high), model.StatusSkipped},
+		{"verify passed", fixed(), model.StatusPass},
+		{"verify skipped", skip, model.StatusPass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var deployed atomic.Bool
+			stages := []stage.Stage{
+				{Name: "deploy", AfterGates: true, Needs: []string{"verify"}, Run: func(context.Context, *stage.Env) (*model.StageResult, error) {
+					deployed.Store(true)
+					return &model.StageResult{}, nil
+				}},
+				{Name: "verify", AfterGates: true, Run: tc.verify},
+			}
+			run := Run(context.Background(), &stage.Env{Config: config.Default()}, stages, nil)
+			if got := run.Stages[0].Status; got != tc.want || deployed.Load() != (tc.want == model.StatusPass) {
+				t.Fatalf("deploy %s (%s), ran %v; want %s", got, run.Stages[0].Error, deployed.Load(), tc.want)
+			}
+		})
+	}
+}
