@@ -10,15 +10,15 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/stage"
 )
 
-// cacheKey covers everything a validation depends on: the kubeconform build, Tollgate's own
-// build (it prepares the documents and maps kubeconform's results back), the validate section of
+// cacheKey covers everything a validation depends on: Tollgate's own build (kubeconform's
+// validator is linked into it, and it prepares the documents and reads the verdicts; every key
+// holds it), the validate section of
 // the config (the gate's threshold aside), every manifest input (kustomize bases and generator
 // files included), the CRD inputs and the schema set: the built-in schemas for the Kubernetes
 // version and every local schema location. A schema location that is a URL cannot be covered,
 // so such a validation is never cached.
 func cacheKey(_ context.Context, env *stage.Env) (*resultcache.Key, error) {
 	k := env.Cache.NewKey(Name)
-	k.Tool(env.Tools, toolName)
 	section := env.Config.Validate
 	section.FailOn = 0 // applied by the gate when the result is read
 	k.Value("config", section)

@@ -75,42 +75,57 @@ func (p *Plan) Parse(stdout, stderr []byte, exitCode int) ([]model.Finding, erro
 		if !ok {
 			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("result for a document Tollgate did not hand over: %s %s %q in %s", r.Version, r.Kind, r.Name, r.Filename)}
 		}
-		d := p.Docs[i]
-		switch r.Status {
-		case "statusValid":
-		case "statusSkipped":
-			findings = append(findings, p.noSchema(d))
-		case "statusInvalid":
-			for _, e := range leafErrors(r) {
-				id := RuleSchema
-				if strings.HasPrefix(e.msg, "unknown field") {
-					id = RuleUnknownField
-				}
-				msg := readablePath(e.path) + ": " + e.msg
-				if strings.Contains(e.msg, "got boolean") && isYAML11Bool(valueText(d, e.path)) {
-					msg += " (YAML reads unquoted yes, no, on, off, y and n as booleans: quote the value)"
-				}
-				findings = append(findings, p.finding(id, d, pathLine(d, e.path, e.msg), e.path, msg))
-			}
-		case "statusError":
-			switch {
-			case strings.Contains(r.Msg, "could not find schema"):
-				findings = append(findings, p.noSchema(d))
-			case isParseError(r.Msg):
-				// kubeconform's "statusError" for YAML it cannot read: bad input, not a finding.
-				msg := strings.TrimPrefix(r.Msg, "error unmarshalling resource: ")
-				msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
-				msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:")
-				msg = strings.Join(strings.Fields(msg), " ")
-				msg = absoluteLines(msg, p.lineBase[i])
-				bad = append(bad, &model.InputError{File: d.File, Line: p.docLine(i, r.Msg), Err: fmt.Errorf("document %d (%s): invalid YAML: %s", d.Index+1, d.Resource(), msg)})
-			default:
-				return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("%s %s: %s", d.File, d.Resource(), r.Msg)}
-			}
-		default:
-			return nil, &model.ToolError{Tool: toolName, Err: fmt.Errorf("unknown status %q for %s", r.Status, d.Resource())}
+		if err := p.interpret(i, r, &findings, &bad); err != nil {
+			return nil, err
 		}
 	}
+	return sortedOrInput(findings, bad)
+}
+
+// interpret adds kubeconform's verdict r on document i to findings, or to bad when the
+// document is not readable YAML; anything else it cannot place is a tool error.
+func (p *Plan) interpret(i int, r kcResult, findings *[]model.Finding, bad *manifest.Errors) error {
+	d := p.Docs[i]
+	switch r.Status {
+	case "statusValid":
+	case "statusSkipped":
+		*findings = append(*findings, p.noSchema(d))
+	case "statusInvalid":
+		for _, e := range leafErrors(r) {
+			id := RuleSchema
+			if strings.HasPrefix(e.msg, "unknown field") {
+				id = RuleUnknownField
+			}
+			msg := readablePath(e.path) + ": " + e.msg
+			if strings.Contains(e.msg, "got boolean") && isYAML11Bool(valueText(d, e.path)) {
+				msg += " (YAML reads unquoted yes, no, on, off, y and n as booleans: quote the value)"
+			}
+			*findings = append(*findings, p.finding(id, d, pathLine(d, e.path, e.msg), e.path, msg))
+		}
+	case "statusError":
+		switch {
+		case strings.Contains(r.Msg, "could not find schema"):
+			*findings = append(*findings, p.noSchema(d))
+		case isParseError(r.Msg):
+			// kubeconform's "statusError" for YAML it cannot read: bad input, not a finding.
+			msg := strings.TrimPrefix(r.Msg, "error unmarshalling resource: ")
+			msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+			msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:")
+			msg = strings.Join(strings.Fields(msg), " ")
+			msg = absoluteLines(msg, p.lineBase[i])
+			*bad = append(*bad, &model.InputError{File: d.File, Line: p.docLine(i, r.Msg), Err: fmt.Errorf("document %d (%s): invalid YAML: %s", d.Index+1, d.Resource(), msg)})
+		default:
+			return &model.ToolError{Tool: toolName, Err: fmt.Errorf("%s %s: %s", d.File, d.Resource(), r.Msg)}
+		}
+	default:
+		return &model.ToolError{Tool: toolName, Err: fmt.Errorf("unknown status %q for %s", r.Status, d.Resource())}
+	}
+	return nil
+}
+
+// sortedOrInput returns the findings, or, when some documents were not readable, every one of
+// them as bad input in file and line order.
+func sortedOrInput(findings []model.Finding, bad manifest.Errors) ([]model.Finding, error) {
 	if len(bad) > 0 {
 		sort.SliceStable(bad, func(i, j int) bool {
 			if bad[i].File != bad[j].File {

@@ -94,7 +94,9 @@ func TestBatchFile(t *testing.T) {
 	b := &batch{names: map[resultKey]bool{}}
 	var bases []int
 	for _, d := range docs {
-		bases = append(bases, b.add(d))
+		raw, base := docText(d)
+		b.add(raw)
+		bases = append(bases, base)
 	}
 	// kubeconform splits at "\n---" and drops the rest of that line.
 	parts := strings.Split(b.buf.String(), "\n---")

@@ -83,15 +83,17 @@ type Plan struct {
 	lineBase map[int]int
 	// batches lists, per file in DocsDir, the indexes of the documents it holds.
 	batches map[string][]int
+	// texts is, per document handed over, the text kubeconform is given (see docText).
+	texts map[int][]byte
+	// files are the batch files' contents, written under DocsDir by Prepare.
+	files []*batch
 }
 
-// Prepare writes what kubeconform needs into workDir: the documents to validate under DocsDir
-// (List items and rendered kustomize output included), and the schemas of the
-// CustomResourceDefinitions found among docs or in crds (validate.crds, whose documents are not
-// validated themselves) under CRDDir. builtinDir is a dir made by schemas.Build ("" when the
-// user's schema locations stand in for it).
-func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, workDir string) (*Plan, error) {
-	p := &Plan{Docs: docs, CRDKinds: map[schemas.GVK]bool{}, opts: opts, results: map[string]int{}, lineBase: map[int]int{}, batches: map[string][]int{}}
+// newPlan maps documents to what kubeconform is given (batch files for the binary, one text per
+// document in process) and writes the schemas of the CustomResourceDefinitions under
+// workDir's CRDDir.
+func newPlan(docs, crds []manifest.Document, builtinDir string, opts Options, workDir string) (*Plan, error) {
+	p := &Plan{Docs: docs, CRDKinds: map[schemas.GVK]bool{}, opts: opts, results: map[string]int{}, lineBase: map[int]int{}, batches: map[string][]int{}, texts: map[int][]byte{}}
 	for _, d := range []string{DocsDir, CRDDir} {
 		if err := os.MkdirAll(filepath.Join(workDir, d), 0o755); err != nil {
 			return nil, &model.ToolError{Tool: toolName, Err: err}
@@ -149,9 +151,12 @@ func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, wo
 			b = &batch{file: strconv.Itoa(len(batches)) + ".yaml", names: map[resultKey]bool{}, solo: !named}
 			batches = append(batches, b)
 		}
-		if base := b.add(d); base > 0 {
+		raw, base := docText(d)
+		if base > 0 {
 			p.lineBase[i] = base
 		}
+		p.texts[i] = raw
+		b.add(raw)
 		b.names[k] = true
 		p.batches[b.file] = append(p.batches[b.file], i)
 		p.results[b.file+"\x00"+k.String()] = i
@@ -160,7 +165,21 @@ func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, wo
 		}
 		p.Count++
 	}
-	for _, b := range batches {
+	p.files = batches
+	return p, nil
+}
+
+// Prepare writes what the kubeconform binary needs into workDir: the documents to validate
+// under DocsDir (List items and rendered kustomize output included), and the schemas of the
+// CustomResourceDefinitions found among docs or in crds (validate.crds, whose documents are not
+// validated themselves) under CRDDir. builtinDir is a dir made by schemas.Build ("" when the
+// user's schema locations stand in for it).
+func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, workDir string) (*Plan, error) {
+	p, err := newPlan(docs, crds, builtinDir, opts, workDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range p.files {
 		if err := os.WriteFile(filepath.Join(workDir, DocsDir, b.file), b.buf.Bytes(), 0o644); err != nil {
 			return nil, &model.ToolError{Tool: toolName, Err: err}
 		}
@@ -182,11 +201,24 @@ type resultKey struct{ kind, apiVersion, name string }
 
 func (k resultKey) String() string { return k.kind + "\x00" + k.apiVersion + "\x00" + k.name }
 
-// add appends a document the way kubeconform splits files: at lines starting with `---`, the rest
-// of such a line being dropped. It returns the file line of the document's first line as
-// kubeconform sees it, 0 when kubeconform sees re-encoded JSON.
-func (b *batch) add(d manifest.Document) int {
-	raw, base := d.Raw, d.RawLine
+// add appends a document (its text as docText gives it) to the batch; a batch file splits, the
+// way kubeconform splits files, back into exactly these documents.
+func (b *batch) add(raw []byte) {
+	if b.n > 0 {
+		b.buf.WriteString("---\n")
+	}
+	b.buf.Write(raw)
+	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
+		b.buf.WriteByte('\n')
+	}
+	b.n++
+}
+
+// docText is the text kubeconform is given for a document, as it would split it from a file:
+// at lines starting with `---`, the rest of such a line being dropped. base is the file line of
+// its first line, 0 when kubeconform is given re-encoded JSON.
+func docText(d manifest.Document) (raw []byte, base int) {
+	raw, base = d.Raw, d.RawLine
 	if isSeparator(raw) {
 		nl := bytes.IndexByte(raw, '\n')
 		first := raw
@@ -213,17 +245,9 @@ func (b *batch) add(d manifest.Document) int {
 		if err != nil {
 			j = []byte("{}") // unreachable for decoded YAML/JSON; never fall back to a Secret's text
 		}
-		raw, base = j, 0
+		return j, 0
 	}
-	if b.n > 0 {
-		b.buf.WriteString("---\n")
-	}
-	b.buf.Write(raw)
-	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
-		b.buf.WriteByte('\n')
-	}
-	b.n++
-	return base
+	return raw, base
 }
 
 func isSeparator(raw []byte) bool {

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // Issue 8, point 5: Secret values never reach kubeconform. A Secret holding a random canary
 // (data, stringData, last-applied annotation, a List item, a kustomize secretGenerator) is
 // validated through a wrapper that records every argument, input file and output of
-// kubeconform; the canary is in none of them, nor in the findings or any report. The Secrets
+// kubeconform, and in process; the canary is in none of their inputs, nor in the findings or any
+// report. The Secrets
 // are still validated: the misspelled field of one is found.
 func TestSecretValuesNeverReachKubeconform(t *testing.T) {
 	c := canary.New()
@@ -35,9 +37,29 @@ func TestSecretValuesNeverReachKubeconform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Validate(context.Background(), bin, docs, nil, builtinSchemas(t), defaultOptions())
+	res, err := ValidateBinary(context.Background(), bin, docs, nil, builtinSchemas(t), defaultOptions())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// In process, kubeconform's validator is handed the same redacted texts.
+	plan, err := newPlan(docs, nil, builtinSchemas(t), defaultOptions(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts strings.Builder
+	for _, b := range plan.texts {
+		texts.Write(b)
+		texts.WriteString("\n")
+	}
+	if strings.Contains(texts.String(), c) || !strings.Contains(texts.String(), "cmVkYWN0ZWQ=") {
+		t.Errorf("the texts handed to the validator in process hold the canary or no redacted Secret")
+	}
+	inproc, err := Validate(context.Background(), docs, nil, builtinSchemas(t), defaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fmt.Sprintf("%+v", inproc.Findings), fmt.Sprintf("%+v", res.Findings); a != b {
+		t.Errorf("in process and the binary disagree:\nin process: %s\nbinary:     %s", a, b)
 	}
 	var got []string
 	for _, f := range res.Findings {

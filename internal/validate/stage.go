@@ -101,11 +101,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 			return nil, err
 		}
 	}
-	bin, err := env.Tools.Ensure(ctx, toolName)
-	if err != nil {
-		return nil, &model.ToolError{Tool: toolName, Err: err}
-	}
-	// Ensure has verified the binary's build info against the pin.
+	// kubeconform's validator is linked in (inprocess.go): its version is the pin's.
 	version := tools.MustGet(toolName).Version
 	builtin, err := findBuiltinSchemas(ctx, &opts, env.Tools.CacheDir, progress)
 	if err != nil {
@@ -126,7 +122,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if len(docs) == 0 {
 		return nil, NothingFound(paths, l.Skipped)
 	}
-	res, err := Validate(ctx, bin, docs, crds, builtin, opts)
+	res, err := Validate(ctx, docs, crds, builtin, opts)
 	if loadErr != nil && (err == nil || manifest.IsInputError(err)) {
 		return nil, manifest.JoinInputErrors(loadErr, err)
 	}
@@ -172,26 +168,46 @@ func findBuiltinSchemas(ctx context.Context, opts *Options, cacheDir string, pro
 	return schemas.Build(ctx, schemas.Options{K8sVersion: opts.KubernetesVersion, CacheDir: cacheDir, Progress: progress})
 }
 
-// Validate runs kubeconform (the binary at bin) over loaded documents in a temp work dir and
-// returns the ungated result.
-func Validate(ctx context.Context, bin string, docs, crds []manifest.Document, builtinDir string, opts Options) (*model.StageResult, error) {
+// Validate validates loaded documents with kubeconform's validator, linked in at the pinned
+// version (see inprocess.go), and returns the ungated result.
+func Validate(ctx context.Context, docs, crds []manifest.Document, builtinDir string, opts Options) (*model.StageResult, error) {
+	return validate(ctx, docs, crds, builtinDir, opts, func(ctx context.Context, plan *Plan, work string) ([]model.Finding, error) {
+		return plan.inProcess(ctx, Locations(opts, builtinDir, filepath.ToSlash(filepath.Join(work, CRDDir))), opts.Workers)
+	})
+}
+
+// ValidateBinary is Validate with the kubeconform binary at bin, run on Prepare's batch files as
+// the Dagger module runs the kubeconform image: tests hold both ways to the same findings.
+func ValidateBinary(ctx context.Context, bin string, docs, crds []manifest.Document, builtinDir string, opts Options) (*model.StageResult, error) {
+	return validate(ctx, docs, crds, builtinDir, opts, func(ctx context.Context, plan *Plan, work string) ([]model.Finding, error) {
+		for _, b := range plan.files {
+			if err := os.WriteFile(filepath.Join(work, DocsDir, b.file), b.buf.Bytes(), 0o644); err != nil {
+				return nil, &model.ToolError{Tool: toolName, Err: err}
+			}
+		}
+		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: bin, Args: Args(opts, builtinDir, work), Timeout: 10 * time.Minute})
+		if err != nil {
+			return nil, err
+		}
+		return plan.Parse(out.Stdout, out.Stderr, out.ExitCode)
+	})
+}
+
+func validate(ctx context.Context, docs, crds []manifest.Document, builtinDir string, opts Options,
+	check func(ctx context.Context, plan *Plan, work string) ([]model.Finding, error)) (*model.StageResult, error) {
 	start := time.Now()
 	work, err := os.MkdirTemp("", "tollgate-validate-*")
 	if err != nil {
 		return nil, &model.ToolError{Tool: toolName, Err: err}
 	}
 	defer os.RemoveAll(work)
-	plan, err := Prepare(docs, crds, builtinDir, opts, work)
+	plan, err := newPlan(docs, crds, builtinDir, opts, work)
 	if err != nil {
 		return nil, err
 	}
 	res := &model.StageResult{Stage: Name, Tool: Tool(), Findings: plan.Findings, Rules: Rules(opts.MissingSchemaSeverity)}
 	if plan.Count > 0 {
-		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: bin, Args: Args(opts, builtinDir, work), Timeout: 10 * time.Minute})
-		if err != nil {
-			return nil, err
-		}
-		found, err := plan.Parse(out.Stdout, out.Stderr, out.ExitCode)
+		found, err := check(ctx, plan, work)
 		if err != nil {
 			return nil, err
 		}

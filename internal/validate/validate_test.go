@@ -27,9 +27,17 @@ func run1(t *testing.T, root string, paths, crdPaths []string, opts Options) *mo
 			t.Fatal(err)
 		}
 	}
-	res, err := Validate(context.Background(), kubeconform(t), docs, crds, builtinSchemas(t), opts)
+	res, err := Validate(context.Background(), docs, crds, builtinSchemas(t), opts)
 	if err != nil {
 		t.Fatalf("validate %v: %v", paths, err)
+	}
+	// The kubeconform binary on batch files (the Dagger module's way) finds exactly the same.
+	bin, err := ValidateBinary(context.Background(), kubeconform(t), docs, crds, builtinSchemas(t), opts)
+	if err != nil {
+		t.Fatalf("validate %v with the binary: %v", paths, err)
+	}
+	if a, b := fmt.Sprintf("%+v", res.Findings), fmt.Sprintf("%+v", bin.Findings); a != b {
+		t.Errorf("in process and the binary disagree on %v:\nin process: %s\nbinary:     %s", paths, a, b)
 	}
 	return res
 }
