@@ -2,13 +2,15 @@ package score
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tollgate-dev/tollgate/internal/model"
 )
@@ -50,13 +52,9 @@ type testScore struct {
 // kube-score's JSON, or that names an object Tollgate did not give it, is an error: the caller
 // reports it as a tool error, so the stage fails closed.
 func parse(out []byte, o Options, b *Batch) (findings []model.Finding, rules []model.Rule, criticals int, err error) {
-	var objs []scoredObject
-	dec := json.NewDecoder(bytes.NewReader(out))
-	if err := dec.Decode(&objs); err != nil {
-		return nil, nil, 0, fmt.Errorf("read kube-score JSON output: %w (output starts %q)", err, head(out))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, nil, 0, fmt.Errorf("read kube-score JSON output: unexpected data after the JSON document")
+	objs, err := decodeOutput(out)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	enabled := map[string]bool{}
 	for _, id := range o.EnabledOptional() {
@@ -146,6 +144,22 @@ func parse(out []byte, o Options, b *Batch) (findings []model.Finding, rules []m
 	}
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ID < rules[j].ID })
 	return findings, rules, criticals, nil
+}
+
+// decodeOutput reads kube-score's JSON (v2) output: exactly one array of objects. The output
+// lists every check of every object (1.4 MB for 250 small manifests): encoding/json took as long
+// to read it as the rest of the stage around kube-score, the JSON v2 decoder a third of that
+// (issue 14). It is stricter, too (valid UTF-8, no duplicate names), which only fails closed.
+func decodeOutput(out []byte) ([]scoredObject, error) {
+	var objs []scoredObject
+	dec := jsontext.NewDecoder(bytes.NewReader(out))
+	if err := json.UnmarshalDecode(dec, &objs); err != nil {
+		return nil, fmt.Errorf("read kube-score JSON output: %w (output starts %q)", err, head(out))
+	}
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read kube-score JSON output: unexpected data after the JSON document")
+	}
+	return objs, nil
 }
 
 // Severity maps a failing kube-score grade of a check to Tollgate's severity.

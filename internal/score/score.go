@@ -47,7 +47,10 @@ func Tool() model.Tool {
 	return model.Tool{Name: t.Name, Version: t.Version}
 }
 
-// Runner runs kube-score as a local process: the native runner's executor.
+// Runner runs kube-score as a local process: the native runner's executor. kube-score is not
+// linked in: v1.20.0's packages need k8s.io/api and apimachinery v0.32 (its parser imports
+// autoscaling/v2beta1 and v2beta2, gone from the v0.36 Tollgate builds with, and score/internal's
+// label type lacks labels.Labels' Lookup), so running it in-process would mean a patched fork.
 type Runner struct {
 	// Binary is the kube-score executable.
 	Binary string
