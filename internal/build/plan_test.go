@@ -177,3 +177,28 @@ func TestRequirementsSayWhatToInstall(t *testing.T) {
 		})
 	}
 }
+
+// build.builder: buildx on a machine without Docker is bad input that says what to do instead
+// (this machine has no Docker daemon or buildx plugin to run the happy path: see README).
+func TestBuildxWithoutDockerSaysWhatToDo(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no docker command
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY x /x\n"), 0o644)
+	c, err := config.Parse("tollgate.yaml", []byte("build:\n  builder: buildx\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPlan(dir, c, GitInfo{}, os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "image.tar")
+	_, err = Buildx(t.Context(), p, archive, func(string) {})
+	var ie *model.InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "no docker command") || !strings.Contains(err.Error(), "build.builder: buildkit") {
+		t.Fatalf("got %v, want bad input naming the missing docker command and the alternative", err)
+	}
+	if _, err := os.Stat(archive); !os.IsNotExist(err) {
+		t.Errorf("an archive was left behind: %v", err)
+	}
+}
