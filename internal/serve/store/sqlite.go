@@ -77,8 +77,8 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	return s, nil
 }
 
-// checkpoints copies the WAL into the database file ten times a second, and truncates the WAL
-// when the store closes.
+// checkpoints copies the WAL into the database file ten times a second, lets the WAL start over
+// once it holds restartFrames frames, and truncates the WAL when the store closes.
 func checkpoints(db *sql.DB, writeMu *sync.Mutex, stop <-chan struct{}, stopped chan<- struct{}) {
 	defer close(stopped)
 	t := time.NewTicker(100 * time.Millisecond)
@@ -94,20 +94,27 @@ func checkpoints(db *sql.DB, writeMu *sync.Mutex, stop <-chan struct{}, stopped 
 	}
 }
 
-// checkpoint copies the whole WAL into the database file so that the next write transaction
-// starts the WAL over from its beginning. A passive checkpoint alone never catches up with
-// commits arriving every millisecond, and the WAL then only grows (to 60 MB in the benchmark):
-// every commit extends the file, so its fsync must also commit the file system's journal, which
-// waits for whatever else is being written to that file system (the scanners' layers and
-// caches) — acknowledgements of 100 ms to 1 s. A WAL rewritten in place syncs its data only.
+// restartFrames is the WAL length (8 MB of 4 KiB pages, a few seconds of pushes at 1,000/s)
+// from which a checkpoint makes sure the WAL starts over.
+const restartFrames = 2048
+
+// checkpoint copies the WAL into the database file beside the writers; once the WAL is
+// restartFrames long it finishes the copy with writers held back, so that the next write
+// transaction starts the WAL over from its beginning. A passive checkpoint alone never catches
+// up with commits arriving every millisecond, and the WAL then only grows (to 60 MB in the
+// benchmark): every commit extends the file, so its fsync must also commit the file system's
+// journal, which waits for whatever else is being written to that file system (the scanners'
+// layers and caches) — acknowledgements of 100 ms to 1 s. A WAL rewritten in place syncs its
+// data only. Holding writers back costs a copy of a few pages and two fsyncs, which can stall
+// like any fsync: hence only once per restartFrames, not every tick.
 func checkpoint(db *sql.DB, writeMu *sync.Mutex) {
 	// The bulk of the copy and its fsyncs run beside the writers.
 	var busy, frames, copied int
-	if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames <= 0 {
+	if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil || frames < restartFrames {
 		return
 	}
 	// What was committed meanwhile is a few pages: copy it with writers held back, so that the
-	// checkpoint ends complete. (With nothing new to copy this does not touch the disk.)
+	// checkpoint ends complete.
 	writeMu.Lock()
 	defer writeMu.Unlock()
 	db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
