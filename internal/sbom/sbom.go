@@ -100,6 +100,8 @@ type Request struct {
 	// Subject names the image in the SBOM and messages (default Source.Name()); the stage passes
 	// the input as configured, so no absolute or temp path ends up in the SBOM.
 	Subject string
+	// Nice is syft's nice value when above 0 (tools.Cmd.Nice).
+	Nice int
 }
 
 // Generate runs syft on the source and returns the stage result with the SBOMs as artifacts.
@@ -143,7 +145,7 @@ func Generate(ctx context.Context, req Request) (*model.StageResult, error) {
 	env = append(env, req.Source.SyftEnv(req.Creds)...)
 	res, err := tools.Run(ctx, "syft", tools.Cmd{
 		Path: req.Syft, Args: Args(req.Source.SyftArg(), req.Formats, tmp, subject),
-		Dir: tmp, Env: env, Timeout: timeout,
+		Dir: tmp, Env: env, Timeout: timeout, Nice: req.Nice,
 	})
 	if err != nil {
 		return nil, err

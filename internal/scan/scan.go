@@ -125,6 +125,7 @@ type Request struct {
 	Options Options
 	WorkDir string   // scratch dir: trivy's working dir (so it never picks up a stray .trivyignore) and its report
 	Env     []string // extra environment, e.g. registry credentials
+	Nice    int      // trivy's nice value when above 0 (tools.Cmd.Nice)
 }
 
 // Run executes `trivy image` and parses its report. Crash, timeout, a non-zero exit or garbage
@@ -138,6 +139,7 @@ func Run(ctx context.Context, req Request) (*Report, []byte, error) {
 		Dir:     req.WorkDir,
 		Env:     req.Env,
 		Timeout: req.Options.Timeout,
+		Nice:    req.Nice,
 	})
 	if err != nil {
 		return nil, nil, err

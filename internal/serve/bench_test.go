@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/serve/ingest"
 	"github.com/tollgate-dev/tollgate/internal/serve/servetest"
 )
@@ -43,6 +45,12 @@ func TestBenchServe(t *testing.T) {
 		t.Skip("benchmark: run ci/bench-serve.sh (sets " + benchEnv + "=1)")
 	}
 	needFixtures(t)
+	// The service as `tollgate serve` runs it: cmd/tollgate sets the GC pace before anything
+	// else (cli.TuneRuntime), which this test binary does not do by itself.
+	gcPercent, memLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(gcPercent)
+	cli.TuneRuntime()
+	t.Cleanup(func() { debug.SetGCPercent(gcPercent); debug.SetMemoryLimit(memLimit) })
 	dbDir := filepath.Join(t.TempDir(), "trivy-db")
 	servetest.BuildDB(t, fx.Advisories, dbDir, time.Now().Add(-time.Hour))
 	reg := servetest.StartRegistry(t, "pusher", registryPass)

@@ -132,7 +132,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		Options:     scan.Options{Timeout: cfg.Scan.Timeout.Duration, IgnoreUnfixed: cfg.Scan.IgnoreUnfixed},
 		SBOMTimeout: cfg.Scan.Timeout.Duration, RegistryTimeout: cfg.Scan.RegistryTimeout.Duration,
 		Credentials: func(host string) image.Credentials { return creds[host] },
-		Now:         now,
+		Nice:        *cfg.Queue.Nice, Now: now,
 	})
 	if err != nil {
 		st.Close()
@@ -154,7 +154,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s.pool = &queue.Pool{
 		Store: st, Handle: s.handle, Owner: instance, Workers: cfg.Queue.Workers, Lease: cfg.Queue.Lease.Duration, Poll: cfg.Queue.Poll.Duration,
 		Retry:   retry.Policy{MaxAttempts: cfg.Queue.MaxAttempts, Base: cfg.Queue.Backoff.Duration, Max: cfg.Queue.MaxBackoff.Duration},
-		Metrics: s.metrics, Log: log, Now: now, OnFinish: s.notifier.Wake, Nice: *cfg.Queue.Nice,
+		Metrics: s.metrics, Log: log, Now: now, OnFinish: s.notifier.Wake,
 	}
 	s.batcher = ingest.NewBatcher(st, now)
 	mux := http.NewServeMux()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ type Cmd struct {
 	Dir     string
 	Env     []string // added to a minimal environment; secrets go here, never in Args
 	Timeout time.Duration
+	// Nice, when above 0, is the process's nice value (Linux): tollgate serve runs its scanners
+	// below the priority of acknowledging pushes. Only the process is lowered, never a thread
+	// that runs the caller's Go code (see start).
+	Nice int
 }
 
 // Result is what a tool process left behind.
@@ -45,9 +50,12 @@ func Run(ctx context.Context, name string, c Cmd) (*Result, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(start)}
+	began := time.Now()
+	err := start(cmd, c.Nice)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	res := &Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), Duration: time.Since(began)}
 	if ctx.Err() != nil {
 		return res, &model.ToolError{Tool: name, Err: fmt.Errorf("did not finish: %w (after %s)", ctx.Err(), res.Duration.Round(time.Millisecond))}
 	}
@@ -64,6 +72,35 @@ func Run(ctx context.Context, name string, c Cmd) (*Result, error) {
 	default:
 		return res, &model.ToolError{Tool: name, Err: fmt.Errorf("could not start %s: %w", c.Path, err)}
 	}
+}
+
+// start starts cmd, at nice value nice when it is above 0. Linux keeps the nice value per
+// thread and a child inherits the value of the thread that forks it, so the fork happens on a
+// thread of its own, locked and lowered first, that runs nothing else and ends with its
+// goroutine (an unprivileged thread cannot raise its priority again). Lowering the thread that
+// runs the caller's Go code instead stalls the whole process: while the kernel leaves that
+// thread waiting it holds one of the runtime's Ps, and a garbage collection's stop-the-world
+// waits for it.
+func start(cmd *exec.Cmd, nice int) error {
+	if nice <= 0 || runtime.GOOS != "linux" {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if isMainThread() {
+			// The main thread never exits (the runtime parks it instead) and ps shows its nice
+			// value as the process's: hold it while another thread forks.
+			errc <- start(cmd, nice)
+			runtime.UnlockOSThread()
+			return
+		}
+		// Never unlocked: the lowered thread exits with this goroutine. If lowering fails the
+		// tool still runs, at the caller's priority: a slower acknowledgement beats no scan.
+		_ = lowerThreadPriority(nice)
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // baseEnv passes through only what tools need to work (paths, proxies, home, temp), so

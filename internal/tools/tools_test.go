@@ -1,10 +1,14 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +149,56 @@ func TestRun(t *testing.T) {
 	if _, err := Run(ctx, "missing", Cmd{Path: "/nonexistent/tool"}); err == nil {
 		t.Error("missing binary must be a tool error")
 	}
+}
+
+// TestRunNice checks that Cmd.Nice lowers the tool process and no thread of the caller: a
+// lowered thread left running Go code stalls the whole process (tollgate serve's scanners).
+func TestRunNice(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("nice is per thread on Linux only")
+	}
+	nice, err := exec.LookPath("nice") // coreutils: prints its niceness
+	if err != nil {
+		t.Skip("no nice binary")
+	}
+	for _, want := range []int{7, 0} {
+		res, err := Run(context.Background(), "nice", Cmd{Path: nice, Nice: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != strconv.Itoa(want) {
+			t.Errorf("Nice %d: the tool ran at nice %s", want, got)
+		}
+	}
+	// The lowered thread ends with the goroutine that forked on it, a moment after Start.
+	var lowered []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if lowered = loweredThreads(t); len(lowered) == 0 {
+			return
+		}
+	}
+	t.Errorf("threads of the caller left lowered: %v", lowered)
+}
+
+// loweredThreads lists this process's threads whose nice value is not 0.
+func loweredThreads(t *testing.T) []string {
+	tasks, err := filepath.Glob("/proc/self/task/*/stat")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads: %v", err)
+	}
+	var out []string
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread has ended
+		}
+		// Fields after the command name: the state is the line's 3rd field, nice its 19th.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) > 16 && fields[16] != "0" {
+			out = append(out, filepath.Base(filepath.Dir(f))+" at nice "+fields[16])
+		}
+	}
+	return out
 }
 
 func TestRunDoesNotLeakEnvironment(t *testing.T) {

@@ -43,7 +43,10 @@ type Config struct {
 	RegistryTimeout time.Duration
 	// Credentials returns the credentials for a registry host (zero value: anonymous).
 	Credentials func(registry string) image.Credentials
-	Now         func() time.Time
+	// Nice, when above 0, lowers the priority of syft and trivy (Linux): scans are batch work,
+	// acknowledgements and reads are not. Only the scanner processes are lowered.
+	Nice int
+	Now  func() time.Time
 }
 
 // Analyzer scans images; one per service.
@@ -166,7 +169,7 @@ func (a *Analyzer) Scan(ctx context.Context, slot int, ref, registry string, wit
 			timeout = sbom.DefaultTimeout
 		}
 		if _, err := sbom.Generate(ctx, sbom.Request{Syft: syft, Source: src, Formats: formats, OutDir: out, Creds: creds,
-			Timeout: timeout, WorkDir: scratch, Subject: src.Ref}); err != nil {
+			Timeout: timeout, WorkDir: scratch, Subject: src.Ref, Nice: a.cfg.Nice}); err != nil {
 			return nil, err
 		}
 		for _, f := range formats {
@@ -191,7 +194,7 @@ func (a *Analyzer) Scan(ctx context.Context, slot int, ref, registry string, wit
 	}
 	opts := a.cfg.Options
 	opts.CacheDir, opts.Offline = cache, true
-	report, raw, err := scan.Run(ctx, scan.Request{Trivy: trivy, Source: src, Options: opts, WorkDir: scratch, Env: src.TrivyEnv(creds)})
+	report, raw, err := scan.Run(ctx, scan.Request{Trivy: trivy, Source: src, Options: opts, WorkDir: scratch, Env: src.TrivyEnv(creds), Nice: a.cfg.Nice})
 	if err != nil {
 		return nil, err
 	}

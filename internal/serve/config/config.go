@@ -119,8 +119,9 @@ type Queue struct {
 	Lease Duration `yaml:"lease"`
 	// Poll is how often idle workers look for due jobs (default 1s; pushes wake them at once).
 	Poll Duration `yaml:"poll"`
-	// Nice is the scheduling priority of the workers and the scanners they start (Linux;
-	// default 10, 0 keeps the service's own): scans then yield the CPU to acknowledging pushes.
+	// Nice is the scheduling priority of the scanners the workers start (Linux; default 10, 0
+	// keeps the service's own): scans then yield the CPU to acknowledging pushes. The service's
+	// own threads keep their priority.
 	Nice *int `yaml:"nice"`
 }
 

@@ -34,9 +34,6 @@ type Pool struct {
 	Now     func() time.Time
 	// OnFinish is called after a job's result is stored (e.g. to wake the notifier).
 	OnFinish func()
-	// Nice, when above 0, lowers the priority of the job handlers and the scanners they start
-	// (Linux): scans are batch work, acknowledgements and reads are not.
-	Nice int
 
 	wake chan struct{}
 	once sync.Once
@@ -145,7 +142,7 @@ func (p *Pool) run(jobs context.Context, slot int, job *store.Job) {
 	}
 	log.Info("job started")
 	start := time.Now()
-	res, err := p.handle(ctx, slot, job)
+	res, err := p.Handle(ctx, slot, job)
 	took := time.Since(start)
 	cancel()
 	<-keeperDone
@@ -175,31 +172,6 @@ func (p *Pool) run(jobs context.Context, slot int, job *store.Job) {
 		log.Warn("job failed; will retry", "in", delay, "err", err)
 		p.record(job, "retry", took, p.Store.Retry(bg, job, err.Error(), now.Add(delay), now), log)
 	}
-}
-
-// handle runs the job's handler on a thread of its own at the pool's nice value, so the scanners
-// it starts inherit the lower priority. Only the handler runs there: the store writes around it
-// stay at normal priority, so no acknowledgement waits behind a niced thread holding the
-// database.
-func (p *Pool) handle(ctx context.Context, slot int, job *store.Job) (*store.Result, error) {
-	if p.Nice <= 0 {
-		return p.Handle(ctx, slot, job)
-	}
-	type outcome struct {
-		res *store.Result
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		if err := lowerPriority(p.Nice); err != nil {
-			p.Log.Warn("could not lower the scanners' priority", "err", err)
-		}
-		res, err := p.Handle(ctx, slot, job)
-		done <- outcome{res, err}
-		// Exits still locked to its thread: the niced thread ends with the goroutine.
-	}()
-	o := <-done
-	return o.res, o.err
 }
 
 func (p *Pool) record(job *store.Job, result string, took time.Duration, err error, log *slog.Logger) {
