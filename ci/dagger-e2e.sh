@@ -449,6 +449,16 @@ if needreg "example module gates its own container"; then
   else bad "example: gate passes on a clean base"; fi
 fi
 
+echo "== serve-image (tollgate serve's image: no shell, nonroot, the pinned scanners preinstalled)"
+if dg "$WORK/demo" call -m "$MOD" serve-image with-exec --use-entrypoint --args=tools,list stdout; then
+  if logged 'syft .* yes .*/opt/tollgate/tools/syft/' && logged 'trivy .* yes .*/opt/tollgate/tools/trivy/'; then
+    ok "serve-image runs tollgate as its entrypoint and finds the pinned syft and trivy installed"
+  else bad "serve-image finds the pinned scanners installed" "tools list does not show syft and trivy installed under /opt/tollgate"; fi
+else bad "serve-image | with-exec tools list" "exit $?"; fi
+if dg "$WORK/demo" call -m "$MOD" serve-image user && logged '65532:65532'; then
+  ok "serve-image runs as the nonroot user 65532"
+else bad "serve-image runs as nonroot" "user is not 65532:65532"; fi
+
 echo "== secrets"
 if [ -n "$registry" ]; then
   if grep -q -- "$E2E_KEY_PASSWORD" "$WORK/all.log"; then bad "the signing key's password appears in no output" "it does"
