@@ -7,7 +7,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tollgate-dev/tollgate/internal/manifest"
 )
@@ -97,15 +100,33 @@ func (bt *batcher) batch(docs []manifest.Document) (*Batch, error) {
 			b.scored[key] = src.Resource
 		}
 	}
+	// Reading and splitting the project's files is most of the preparation: spread it over the
+	// cores (kube-score waits for it), then add the inputs in order.
+	type asIsFile struct {
+		in   Input
+		rows map[int]source
+		ok   bool
+	}
+	files := make([]asIsFile, len(order))
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range min(runtime.NumCPU(), len(order)) {
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < len(order); j = int(next.Add(1)) - 1 {
+				f := &files[j]
+				f.in, f.rows, f.ok = bt.asIs(order[j], docs, byFile[order[j]])
+			}
+		})
+	}
+	wg.Wait()
 	var written []int // documents that go into a file Tollgate writes
-	for _, f := range order {
-		idx := byFile[f]
-		if in, rows, ok := bt.asIs(f, docs, idx); ok {
-			in.Name = fmt.Sprintf("input-%04d-%s", len(b.Inputs)+1, path.Base(filepathToSlash(f)))
-			b.add(in, rows)
+	for j, f := range order {
+		if a := files[j]; a.ok {
+			a.in.Name = fmt.Sprintf("input-%04d-%s", len(b.Inputs)+1, path.Base(filepathToSlash(f)))
+			b.add(a.in, a.rows)
 			continue
 		}
-		written = append(written, idx...)
+		written = append(written, byFile[f]...)
 	}
 	if len(written) > 0 {
 		var buf bytes.Buffer
