@@ -221,22 +221,26 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	}
 	// kube-score parses every document itself: a header scan is all it takes to pick and place
 	// the documents, so kube-score starts sooner. The full decode, which finds what the header
-	// scan leaves alone (a syntax error deep in a document), runs beside kube-score, and its
-	// error wins, so bad input is reported as before.
+	// scan leaves alone (a syntax error deep in a document), starts first, on another core, and
+	// is mostly done before kube-score needs the cores; its error wins, so bad input is reported
+	// as before.
 	helm := manifest.EnvHelm(env, o.KubernetesVersion)
-	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: helm}
-	docs, err := l.Load(ctx, paths)
-	if err != nil {
-		return nil, err // names the file and line; the runner prefixes the stage name
-	}
-	if len(docs) == 0 {
-		return nil, noManifests(paths, l.Skipped)
-	}
 	fullErr := make(chan error, 1)
 	go func() {
 		_, err := (&manifest.Loader{Root: env.Root, Helm: helm}).Load(ctx, paths)
 		fullErr <- err
 	}()
+	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: helm}
+	docs, err := l.Load(ctx, paths)
+	if err == nil && len(docs) == 0 {
+		err = noManifests(paths, l.Skipped)
+	}
+	if err != nil {
+		if ferr := <-fullErr; ferr != nil && manifest.IsInputError(err) {
+			return nil, ferr // the full decode names the first problem as precisely
+		}
+		return nil, err // names the file and line; the runner prefixes the stage name
+	}
 	bin, err := env.Tools.Ensure(ctx, toolName)
 	if err != nil {
 		if ferr := <-fullErr; ferr != nil {
