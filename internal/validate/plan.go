@@ -179,12 +179,20 @@ func Prepare(docs, crds []manifest.Document, builtinDir string, opts Options, wo
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range p.files {
-		if err := os.WriteFile(filepath.Join(workDir, DocsDir, b.file), b.buf.Bytes(), 0o644); err != nil {
-			return nil, &model.ToolError{Tool: toolName, Err: err}
-		}
+	if err := p.writeDocs(workDir); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// writeDocs writes the batch files the kubeconform binary reads under workDir's DocsDir.
+func (p *Plan) writeDocs(workDir string) error {
+	for _, b := range p.files {
+		if err := os.WriteFile(filepath.Join(workDir, DocsDir, b.file), b.buf.Bytes(), 0o644); err != nil {
+			return &model.ToolError{Tool: toolName, Err: err}
+		}
+	}
+	return nil
 }
 
 // batch is one file of documents for kubeconform. Within a batch, kind + apiVersion + name is

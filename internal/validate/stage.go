@@ -180,10 +180,8 @@ func Validate(ctx context.Context, docs, crds []manifest.Document, builtinDir st
 // the Dagger module runs the kubeconform image: tests hold both ways to the same findings.
 func ValidateBinary(ctx context.Context, bin string, docs, crds []manifest.Document, builtinDir string, opts Options) (*model.StageResult, error) {
 	return validate(ctx, docs, crds, builtinDir, opts, func(ctx context.Context, plan *Plan, work string) ([]model.Finding, error) {
-		for _, b := range plan.files {
-			if err := os.WriteFile(filepath.Join(work, DocsDir, b.file), b.buf.Bytes(), 0o644); err != nil {
-				return nil, &model.ToolError{Tool: toolName, Err: err}
-			}
+		if err := plan.writeDocs(work); err != nil {
+			return nil, err
 		}
 		out, err := tools.Run(ctx, toolName, tools.Cmd{Path: bin, Args: Args(opts, builtinDir, work), Timeout: 10 * time.Minute})
 		if err != nil {
