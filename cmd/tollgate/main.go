@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	_ "github.com/tollgate-dev/tollgate/internal/gctune" // before the heavy initialisers: see the package
 )
 
 func main() {
@@ -19,7 +20,6 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	cli.TuneRuntime()
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -228,6 +228,63 @@ func TestWalkReportsEveryBadFile(t *testing.T) {
 	}
 }
 
+// TestWalkReadsAheadInOrder checks the read-ahead on a tree larger than its bound: documents,
+// notes and errors come in the walk's order whatever order the files were parsed in, and a
+// callback error stops the walk (and the reading) at once.
+func TestWalkReadsAheadInOrder(t *testing.T) {
+	root := t.TempDir()
+	const n = 300
+	for i := range n {
+		body := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%03d}\n", i)
+		switch i % 50 {
+		case 7:
+			body = "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n" // bad input
+		case 9:
+			body = "services: {}\n" // not Kubernetes: a note
+		}
+		write(t, root, fmt.Sprintf("k8s/f%03d.yaml", i), body)
+	}
+	for _, shallow := range []bool{false, true} {
+		l := &Loader{Root: root, Shallow: shallow}
+		var names []string
+		err := l.Walk(context.Background(), []string{"k8s"}, func(docs []Document) error {
+			for _, d := range docs {
+				names = append(names, d.Name)
+			}
+			return nil
+		})
+		var many Errors
+		if !errors.As(err, &many) || len(many) != n/50 {
+			t.Fatalf("shallow=%v: got %v, want %d bad files", shallow, err, n/50)
+		}
+		for k, e := range many {
+			if want := fmt.Sprintf("k8s/f%03d.yaml", 50*k+7); e.File != want {
+				t.Errorf("shallow=%v: error %d in %s, want %s", shallow, k, e.File, want)
+			}
+		}
+		if len(l.Skipped) != n/50 || l.Skipped[0].File != "k8s/f009.yaml" || l.Skipped[n/50-1].File != fmt.Sprintf("k8s/f%03d.yaml", n-50+9) {
+			t.Errorf("shallow=%v: notes %+v", shallow, l.Skipped)
+		}
+		if len(names) != n-2*n/50 {
+			t.Fatalf("shallow=%v: %d documents, want %d", shallow, len(names), n-2*n/50)
+		}
+		for i := 1; i < len(names); i++ {
+			if names[i-1] >= names[i] {
+				t.Fatalf("shallow=%v: %s came before %s", shallow, names[i-1], names[i])
+			}
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err := (&Loader{Root: root}).Walk(context.Background(), []string{"k8s"}, func([]Document) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("a failing callback: err %v after %d calls, want its error after 1", err, calls)
+	}
+}
+
 // Kustomizations render once, from their roots, and every object maps back to its source.
 func TestKustomizeRootsAndProvenance(t *testing.T) {
 	root := t.TempDir()

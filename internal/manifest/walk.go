@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -126,6 +127,9 @@ func (l *Loader) Walk(ctx context.Context, paths []string, fn func([]Document) e
 		return err
 	}
 	units = l.roots(units)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the read-ahead when fn fails
+	files := l.readAhead(ctx, units)
 	for _, u := range units {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -135,7 +139,16 @@ func (l *Loader) Walk(ctx context.Context, paths []string, fn func([]Document) e
 		var err error
 		switch u.kind {
 		case unitFile:
-			docs, skips, err = loadFile(u.abs, u.name, l.Shallow)
+			ch, ok := <-files // the read-ahead sends one per file unit, or stops on cancel
+			if !ok {
+				return ctx.Err()
+			}
+			select {
+			case f := <-ch:
+				docs, skips, err = f.docs, f.skips, f.err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		case unitKustomization:
 			docs, skips, err = l.loadKustomization(ctx, u)
 		case unitChart:
@@ -173,6 +186,49 @@ func (l *Loader) Walk(ctx context.Context, paths []string, fn func([]Document) e
 		}
 	}
 	return errs.err()
+}
+
+// loadedFile is one file unit read ahead of the walk.
+type loadedFile struct {
+	docs  []Document
+	skips []Skip
+	err   error
+}
+
+// readAhead reads and parses the file units on every core, a bounded distance ahead of the
+// walk: one file at a time left a tree of small manifests waiting on one core. It sends, in
+// unit order, one channel per file unit that delivers that file; the walk takes them in turn,
+// so documents and errors keep their order. Kustomizations and charts are rendered by the walk.
+func (l *Loader) readAhead(ctx context.Context, units []unit) <-chan chan loadedFile {
+	workers := runtime.GOMAXPROCS(0)
+	order := make(chan chan loadedFile, 4*workers) // the read-ahead bound
+	sem := make(chan struct{}, workers)
+	go func() {
+		defer close(order)
+		for _, u := range units {
+			if u.kind != unitFile {
+				continue
+			}
+			ch := make(chan loadedFile, 1)
+			select {
+			case order <- ch:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				var f loadedFile
+				f.docs, f.skips, f.err = loadFile(u.abs, u.name, l.Shallow)
+				ch <- f
+			}()
+		}
+	}()
+	return order
 }
 
 func isToolError(err error) bool {

@@ -192,3 +192,32 @@ func TestCLI(t *testing.T) {
 		}
 	})
 }
+
+// TestGCPaceSetBeforeHeavyInits checks that the binary sets its GC pace (internal/gctune) before
+// the package initialisers that allocate most (JSON Schema meta-schemas, Kubernetes API
+// registrations): an import added to gctune would delay its init past them and cost every
+// command, `tollgate score` included, a few milliseconds of collection at start.
+func TestGCPaceSetBeforeHeavyInits(t *testing.T) {
+	cmd := exec.Command(tollgateCLI(t), "--help")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tollgate --help: %v\n%s", err, stderr.String())
+	}
+	order := map[string]int{}
+	for i, line := range strings.Split(stderr.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "init" {
+			order[f[1]] = i + 1
+		}
+	}
+	tune := order["github.com/tollgate-dev/tollgate/internal/gctune"]
+	if tune == 0 {
+		t.Fatalf("internal/gctune did not initialise:\n%s", tools.LastLines(stderr.Bytes(), 20))
+	}
+	for _, heavy := range []string{"github.com/santhosh-tekuri/jsonschema/v6", "k8s.io/client-go/kubernetes/scheme", "k8s.io/api/core/v1"} {
+		if at := order[heavy]; at == 0 || at < tune {
+			t.Errorf("%s initialises at line %d, internal/gctune at %d: the pace must be set first", heavy, at, tune)
+		}
+	}
+}

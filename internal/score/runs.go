@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -59,12 +61,14 @@ func Run(ctx context.Context, o Options, docs []manifest.Document, exec Exec) (*
 // documents kube-score can read as they are are handed over as they are (Input.Path), the
 // others are written into one file (see batcher). With root "" every input is written.
 func RunIn(ctx context.Context, o Options, root string, docs []manifest.Document, exec Exec) (*Outcome, error) {
-	return runIn(ctx, o, root, docs, exec, true)
+	return runIn(ctx, o, root, docs, exec, true, 1)
 }
 
 // runIn is RunIn that builds Outcome.Raw only when keepRaw is set: kube-score's output is large
 // (every check of every object) and decoding it twice costs more than the rest of the stage.
-func runIn(ctx context.Context, o Options, root string, docs []manifest.Document, exec Exec, keepRaw bool) (*Outcome, error) {
+// With parallel > 1, a large run is split into sets of documents no check relates (split) and
+// the sets are scored by that many kube-score processes at once.
+func runIn(ctx context.Context, o Options, root string, docs []manifest.Document, exec Exec, keepRaw bool, parallel int) (*Outcome, error) {
 	out := &Outcome{Findings: []model.Finding{}}
 	var scored []manifest.Document
 	for _, d := range docs {
@@ -76,64 +80,63 @@ func runIn(ctx context.Context, o Options, root string, docs []manifest.Document
 		out.Raw = []byte("[]\n")
 		return out, nil
 	}
+	var parts [][]manifest.Document
+	for _, run := range partition(scored) {
+		parts = append(parts, split(run, parallel)...)
+	}
+	bt := newBatcher(root, docs)
+	results := make([]partResult, len(parts))
+	errs := make([]error, len(parts))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		sem <- struct{}{}
+		if ctx.Err() != nil { // a part failed: the run fails with its error
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i], errs[i] = scorePart(ctx, o, bt, part, exec, keepRaw)
+			if errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs { // the first part's error, as a single process would report it
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	var unscored []model.Finding
 	seen := map[string]bool{}
 	rules := map[string]model.Rule{}
 	var raws []json.RawMessage
-	bt := newBatcher(root, docs)
-	for _, run := range partition(scored) {
-		b, err := bt.batch(run)
-		if err != nil {
-			return nil, &model.ToolError{Tool: toolName, Err: err}
-		}
-		code, stdout, stderr, err := exec(ctx, b.Inputs)
-		if err != nil {
-			return nil, err
-		}
-		if isParseFailure(code, stdout, stderr) {
-			bad, err := findUnreadable(ctx, exec, bt, run)
-			if err != nil {
-				return nil, err
-			}
-			var good []manifest.Document
-			for i, d := range run {
-				if u, ok := bad[i]; ok {
-					if f := unscoredFinding(d, u); !seen[findingKey(f)] {
-						seen[findingKey(f)] = true
-						unscored = append(unscored, f)
-					}
-					continue
-				}
-				good = append(good, d)
-			}
-			rules[RuleUnscored] = unscoredRule()
-			if len(good) == 0 {
-				continue
-			}
-			if b, err = bt.batch(good); err != nil {
-				return nil, &model.ToolError{Tool: toolName, Err: err}
-			}
-			if code, stdout, stderr, err = exec(ctx, b.Inputs); err != nil {
-				return nil, err
-			}
-		}
-		findings, rs, err := Interpret(code, stdout, stderr, o, b)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range findings {
+	for _, r := range results {
+		for _, f := range r.findings {
 			if k := findingKey(f); !seen[k] {
 				seen[k] = true
 				out.Findings = append(out.Findings, f)
 			}
 		}
-		for _, r := range rs {
+		for _, f := range r.unscored {
+			if k := findingKey(f); !seen[k] {
+				seen[k] = true
+				unscored = append(unscored, f)
+			}
+		}
+		for _, r := range r.rules {
 			rules[r.ID] = r
 		}
-		var objs []json.RawMessage
-		if keepRaw && json.Unmarshal(stdout, &objs) == nil {
-			raws = append(raws, objs...)
-		}
+		raws = append(raws, r.raws...)
 	}
 	out.Findings = append(out.Findings, unscored...)
 	sortFindings(out.Findings)
@@ -153,6 +156,62 @@ func runIn(ctx context.Context, o Options, root string, docs []manifest.Document
 	}
 	out.Raw = append(raw, '\n')
 	return out, nil
+}
+
+// partResult is what one kube-score run found.
+type partResult struct {
+	findings, unscored []model.Finding
+	rules              []model.Rule
+	raws               []json.RawMessage
+}
+
+// scorePart scores one set of documents with one kube-score run, or, when kube-score refuses
+// some of them, finds those (findUnreadable) and scores the rest.
+func scorePart(ctx context.Context, o Options, bt *batcher, run []manifest.Document, exec Exec, keepRaw bool) (partResult, error) {
+	var res partResult
+	b, err := bt.batch(run)
+	if err != nil {
+		return res, &model.ToolError{Tool: toolName, Err: err}
+	}
+	code, stdout, stderr, err := exec(ctx, b.Inputs)
+	if err != nil {
+		return res, err
+	}
+	if isParseFailure(code, stdout, stderr) {
+		bad, err := findUnreadable(ctx, exec, bt, run)
+		if err != nil {
+			return res, err
+		}
+		var good []manifest.Document
+		for i, d := range run {
+			if u, ok := bad[i]; ok {
+				res.unscored = append(res.unscored, unscoredFinding(d, u))
+				continue
+			}
+			good = append(good, d)
+		}
+		res.rules = append(res.rules, unscoredRule())
+		if len(good) == 0 {
+			return res, nil
+		}
+		if b, err = bt.batch(good); err != nil {
+			return res, &model.ToolError{Tool: toolName, Err: err}
+		}
+		if code, stdout, stderr, err = exec(ctx, b.Inputs); err != nil {
+			return res, err
+		}
+	}
+	findings, rs, err := Interpret(code, stdout, stderr, o, b)
+	if err != nil {
+		return res, err
+	}
+	res.findings = findings
+	res.rules = append(res.rules, rs...)
+	var objs []json.RawMessage
+	if keepRaw && json.Unmarshal(stdout, &objs) == nil {
+		res.raws = objs
+	}
+	return res, nil
 }
 
 // partition splits documents into kube-score runs in which no two objects share kube-score's

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -63,6 +64,10 @@ type Runner struct {
 	// Root is the project root the documents' files are relative to; project files kube-score
 	// can read as they are are passed as they are ("" writes every input).
 	Root string
+	// Parallel is how many kube-score processes may run at once on sets of documents no check
+	// relates (0 or 1: one run). The documents must then be fully decoded (not Loader.Shallow):
+	// the sets are found from their selectors, labels and references.
+	Parallel int
 }
 
 // Score scores the documents with kube-score. Bad options are a *model.InputError; a kube-score
@@ -111,7 +116,7 @@ func (r Runner) Score(ctx context.Context, o Options, docs []manifest.Document) 
 		}
 		return out.ExitCode, out.Stdout, out.Stderr, nil
 	}
-	outcome, err := runIn(ctx, o, r.Root, docs, exec, r.OutDir != "")
+	outcome, err := runIn(ctx, o, r.Root, docs, exec, r.OutDir != "", r.Parallel)
 	if err != nil {
 		return nil, err
 	}
@@ -219,33 +224,19 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if r := env.SkipMissingDefaults(Name, Tool(), defaulted, paths, "set score.paths or validate.paths in tollgate.yaml"); r != nil {
 		return r, nil
 	}
-	// kube-score parses every document itself: a header scan is all it takes to pick and place
-	// the documents, so kube-score starts sooner. The full decode, which finds what the header
-	// scan leaves alone (a syntax error deep in a document), starts first, on another core, and
-	// is mostly done before kube-score needs the cores; its error wins, so bad input is reported
-	// as before.
-	helm := manifest.EnvHelm(env, o.KubernetesVersion)
-	fullErr := make(chan error, 1)
-	go func() {
-		_, err := (&manifest.Loader{Root: env.Root, Helm: helm}).Load(ctx, paths)
-		fullErr <- err
-	}()
-	l := &manifest.Loader{Root: env.Root, Shallow: true, Helm: helm}
+	// kube-score parses every document itself; Tollgate decodes them too, to report bad input
+	// at its file and line (kube-score names neither) and to find the sets of documents no
+	// check relates, which separate kube-score processes score at once (split).
+	l := &manifest.Loader{Root: env.Root, Helm: manifest.EnvHelm(env, o.KubernetesVersion)}
 	docs, err := l.Load(ctx, paths)
 	if err == nil && len(docs) == 0 {
 		err = noManifests(paths, l.Skipped)
 	}
 	if err != nil {
-		if ferr := <-fullErr; ferr != nil && manifest.IsInputError(err) {
-			return nil, ferr // the full decode names the first problem as precisely
-		}
 		return nil, err // names the file and line; the runner prefixes the stage name
 	}
 	bin, err := env.Tools.Ensure(ctx, toolName)
 	if err != nil {
-		if ferr := <-fullErr; ferr != nil {
-			return nil, ferr // bad input first: it is what the user fixes first
-		}
 		return nil, &model.ToolError{Tool: toolName, Err: err}
 	}
 	// Ensure has verified the binary's build info against the pin.
@@ -253,10 +244,7 @@ func run(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Progress != nil {
 		env.Progress(Name, fmt.Sprintf("scoring %d document(s) with kube-score %s", len(docs), version))
 	}
-	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir, Root: env.Root}.Score(ctx, o, docs)
-	if ferr := <-fullErr; ferr != nil {
-		return nil, ferr
-	}
+	res, err := Runner{Binary: bin, Version: version, OutDir: env.OutDir, Root: env.Root, Parallel: runtime.GOMAXPROCS(0)}.Score(ctx, o, docs)
 	if err != nil {
 		return nil, err
 	}

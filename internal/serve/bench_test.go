@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/gctune"
 	"github.com/tollgate-dev/tollgate/internal/serve/ingest"
 	"github.com/tollgate-dev/tollgate/internal/serve/servetest"
 )
@@ -46,10 +46,10 @@ func TestBenchServe(t *testing.T) {
 	}
 	needFixtures(t)
 	// The service as `tollgate serve` runs it: cmd/tollgate sets the GC pace before anything
-	// else (cli.TuneRuntime), which this test binary does not do by itself.
+	// else (internal/gctune), which this test binary does not do by itself.
 	gcPercent, memLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
 	debug.SetGCPercent(gcPercent)
-	cli.TuneRuntime()
+	gctune.Apply()
 	t.Cleanup(func() { debug.SetGCPercent(gcPercent); debug.SetMemoryLimit(memLimit) })
 	dbDir := filepath.Join(t.TempDir(), "trivy-db")
 	servetest.BuildDB(t, fx.Advisories, dbDir, time.Now().Add(-time.Hour))
