@@ -142,6 +142,7 @@ func Generate(ctx context.Context, req Request) (*model.StageResult, error) {
 	}
 	defer os.RemoveAll(scratch)
 	env := append(Env(), "TMPDIR="+scratch)
+	env = append(env, tools.ImageGCEnv()...)
 	env = append(env, req.Source.SyftEnv(req.Creds)...)
 	res, err := tools.Run(ctx, "syft", tools.Cmd{
 		Path: req.Syft, Args: Args(req.Source.SyftArg(), req.Formats, tmp, subject),

@@ -18,6 +18,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/config"
 	"github.com/tollgate-dev/tollgate/internal/image"
 	"github.com/tollgate-dev/tollgate/internal/model"
+	"github.com/tollgate-dev/tollgate/internal/sbom"
 	"github.com/tollgate-dev/tollgate/internal/stage"
 	"github.com/tollgate-dev/tollgate/internal/tools"
 )
@@ -27,6 +28,9 @@ const Name = "scan"
 
 // ReportFile is the raw trivy JSON report written to the output dir.
 const ReportFile = "trivy.json"
+
+// niceBesideSBOM is the nice value trivy runs at when the sbom stage runs beside it.
+const niceBesideSBOM = 10
 
 // Tool is trivy at its pinned version.
 func Tool() model.Tool {
@@ -137,7 +141,7 @@ func Run(ctx context.Context, req Request) (*Report, []byte, error) {
 		Path:    req.Trivy,
 		Args:    ImageArgs(req.Options, req.Source.TrivyArgs(), out),
 		Dir:     req.WorkDir,
-		Env:     req.Env,
+		Env:     append(tools.ImageGCEnv(), req.Env...),
 		Timeout: req.Options.Timeout,
 		Nice:    req.Nice,
 	})
@@ -281,7 +285,15 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 		return nil, &model.ToolError{Tool: "trivy", Err: err}
 	}
 	progress("scanning " + src.Name() + " with trivy " + Tool().Version)
-	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: forTrivy(ctx, src, workDir, progress), Options: opts, WorkDir: workDir, Env: registryEnv(src)})
+	// Beside the sbom stage, syft sets the pace: it catalogs every file (digests, licenses), while
+	// trivy runs vulnerability scanners only and finishes in about half the time. Lowering
+	// trivy's priority gives syft the cores it wants and trivy the rest, instead of both slowing
+	// (sbom+scan 2.2 s -> 2.0 s on the benchmark image, where syft alone takes 2.0 s).
+	nice := 0
+	if env.Runs(sbom.Name) {
+		nice = niceBesideSBOM
+	}
+	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: forTrivy(ctx, src, workDir, progress), Options: opts, WorkDir: workDir, Env: registryEnv(src), Nice: nice})
 	if err != nil {
 		return nil, err
 	}
