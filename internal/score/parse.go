@@ -183,8 +183,8 @@ func finding(ts testScore, o Options, src source) model.Finding {
 		Location: model.Location{File: src.File, Line: src.Line, Resource: src.Resource},
 		Extra:    map[string]string{"kube-score-grade": gradeName(ts.Grade)},
 	}
-	// Comments name the container they are about (Path); group them so a message reads
-	// "container web: A; B" rather than repeating the container per comment.
+	// Comments name what they are about (Path: a container, a label, an Ingress path); group
+	// them so a message reads "container web: A; B" rather than repeating the name per comment.
 	var paths []string
 	byPath := map[string][]string{}
 	var descs []string
@@ -199,11 +199,21 @@ func finding(ts testScore, o Options, src source) model.Finding {
 			descs = append(descs, d)
 		}
 	}
+	noun := "container"
+	switch ts.Check.ID {
+	case "label-values":
+		// kube-score walks the labels map, in an order that changes from run to run: sort, so
+		// the message (and the finding's identity) is the same every time.
+		noun = "label"
+		sort.Strings(paths)
+	case "ingress-targets-service":
+		noun = "path"
+	}
 	var msgs []string
 	for _, p := range paths {
 		m := strings.Join(byPath[p], "; ")
 		if p != "" {
-			m = "container " + p + ": " + m
+			m = noun + " " + p + ": " + m
 		}
 		msgs = append(msgs, m)
 	}

@@ -479,3 +479,38 @@ func TestSplitFailsClosed(t *testing.T) {
 		t.Fatalf("got %v, want a tool error for the crashed run", err)
 	}
 }
+
+// TestMessagesAreStable checks that a finding's message does not depend on kube-score's map
+// order: label-values walks the labels map, and a message that changed from run to run made
+// the same finding twice (once per run when objects are split over runs) and a new cache entry.
+func TestMessagesAreStable(t *testing.T) {
+	text := `apiVersion: v1
+kind: Pod
+metadata:
+  name: labelled
+  labels: {a: "bad value", b: "bad value", c: "bad value", d: "bad value", e: "bad value"}
+spec: {containers: [{name: c, image: "registry.example.com/x:1"}]}
+`
+	docs := parseDocs(t, text)
+	var first string
+	for i := range 6 {
+		res, err := Runner{Binary: kubeScore(t)}.Score(context.Background(), OptionsFrom(config.Default()), docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := ""
+		for _, f := range res.Findings {
+			if f.RuleID == "label-values" {
+				msg = f.Message
+			}
+		}
+		if !strings.HasPrefix(msg, "label a: Invalid label value. label b:") {
+			t.Fatalf("label-values message %q, want the labels in order, each called a label", msg)
+		}
+		if i == 0 {
+			first = msg
+		} else if msg != first {
+			t.Fatalf("run %d: message %q, first run %q", i+1, msg, first)
+		}
+	}
+}
