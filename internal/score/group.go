@@ -27,26 +27,29 @@ func split(docs []manifest.Document, n int) [][]manifest.Document {
 	if n < 2 {
 		return [][]manifest.Document{docs}
 	}
-	weight := func(c []int) int {
-		w := 0
+	weights := make([]int, len(comps))
+	for k, c := range comps {
 		for _, i := range c {
-			w += len(docs[i].Raw) + 256 // kube-score's work grows with the text; each object costs too
+			weights[k] += len(docs[i].Raw) + 256 // kube-score's work grows with the text; each object costs too
 		}
-		return w
 	}
 	// Largest set first, each to the lightest bin: within 4/3 of the best balance.
-	sort.SliceStable(comps, func(i, j int) bool { return weight(comps[i]) > weight(comps[j]) })
+	order := make([]int, len(comps))
+	for k := range order {
+		order[k] = k
+	}
+	sort.SliceStable(order, func(a, b int) bool { return weights[order[a]] > weights[order[b]] })
 	bins := make([][]int, n)
 	load := make([]int, n)
-	for _, c := range comps {
+	for _, k := range order {
 		b := 0
-		for k := range load {
-			if load[k] < load[b] {
-				b = k
+		for j := range load {
+			if load[j] < load[b] {
+				b = j
 			}
 		}
-		bins[b] = append(bins[b], c...)
-		load[b] += weight(c)
+		bins[b] = append(bins[b], comps[k]...)
+		load[b] += weights[k]
 	}
 	out := make([][]manifest.Document, 0, n)
 	for _, b := range bins {
@@ -60,6 +63,10 @@ func split(docs []manifest.Document, n int) [][]manifest.Document {
 	return out
 }
 
+// groupsReviewedFor is the kube-score version whose checks groups was written against: another
+// pin needs its score/*.Register functions read again (TestGroupsReviewedForThePin).
+const groupsReviewedFor = "v1.20.0"
+
 // groups partitions documents (by index, each group in order, groups in the order of their
 // first document) so that no check of kube-score v1.20.0 relates two documents of different
 // groups. The checks that look at other objects (score/*.Register) relate them only through
@@ -68,15 +75,15 @@ func split(docs []manifest.Document, n int) [][]manifest.Document {
 //   - names: a HorizontalPodAutoscaler's scaleTargetRef, a StatefulSet's serviceName, an
 //     Ingress's backend Services.
 //
-// The relation built here is coarser than kube-score's, never finer. A selector joins the
-// documents that have a label (or, for `Exists`, a key) it names, in its namespace: the
-// namespace of the object or of any metadata in it, as the checks compare one or the other.
-// A PodDisruptionBudget's does in every namespace, since kube-score reports budgets that match
+// The relation built here is coarser than kube-score's, never finer. Namespaces are the
+// objects' own (metadata.namespace, "" when unset): kube-score gives every pod template its
+// object's namespace (parser/internal/*.GetPodTemplateSpec). A selector joins the documents of
+// its namespace that have a label (or, for `Exists`, a key) it names, in any labels map; a
+// PodDisruptionBudget's does in every namespace, since kube-score reports budgets that match
 // in another one. A selector that can match without a shared label (empty, or only
-// NotIn/DoesNotExist) joins every document that has its namespace at any level; a
-// PodDisruptionBudget's joins every document, and so does one kube-score cannot build (it then
-// fails every budget check). A reference by name joins the objects of that name in the
-// referring object's namespace.
+// NotIn/DoesNotExist) joins every document of its namespace; a PodDisruptionBudget's joins
+// every document, and so does one kube-score cannot build (it then fails every budget check).
+// A reference by name joins the objects of that name in the referring object's namespace.
 func groups(docs []manifest.Document) [][]int {
 	g := &unionFind{tokens: map[string]int{}}
 	g.parent = make([]int, len(docs))
@@ -118,12 +125,9 @@ func groups(docs []manifest.Document) [][]int {
 		if global >= 0 {
 			g.union(global, i)
 		}
-		scopes := []string{anyNamespace}
-		for _, ns := range r.namespaces {
-			scopes = append(scopes, ns)
-			if wildNS[ns] {
-				g.union(i, g.token("ns\x00"+ns))
-			}
+		scopes := []string{anyNamespace, r.namespace}
+		if wildNS[r.namespace] {
+			g.union(i, g.token("ns\x00"+r.namespace))
 		}
 		for _, l := range r.labels {
 			for _, sc := range scopes {
@@ -168,17 +172,14 @@ const anyNamespace = "\x00*"
 
 // relations is what groups needs of one document.
 type relations struct {
-	name      string  // metadata.name
-	namespace string  // metadata.namespace
-	labels    []label // every labels map in the object (its own, its pod template's...)
-	// namespaces are the namespace of every metadata in the object, "" where unset: kube-score
-	// compares a pod template's own namespace in some checks and the object's in others.
-	namespaces []string
-	selects    []string // key=value pairs a match must share
-	keys       []string // label keys a match must have (Exists)
-	scope      string   // the namespace selects and keys match in, or anyNamespace
-	wildcard   int
-	refs       []string // names of objects it refers to
+	name      string   // metadata.name
+	namespace string   // metadata.namespace
+	labels    []label  // every labels map in the object (its own, its pod template's...)
+	selects   []string // key=value pairs a match must share
+	keys      []string // label keys a match must have (Exists)
+	scope     string   // the namespace selects and keys match in, or anyNamespace
+	wildcard  int
+	refs      []string // names of objects it refers to
 }
 
 func relationsOf(d manifest.Document) relations {
@@ -223,19 +224,15 @@ func relationsOf(d manifest.Document) relations {
 	return r
 }
 
-// collect gathers every labels map and the namespace of every metadata in v.
+// collect gathers every labels map in v.
 func collect(v any, r *relations) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			switch m, isMap := e.(map[string]any); {
-			case k == "labels" && isMap:
+			if m, ok := e.(map[string]any); ok && k == "labels" {
 				for lk, lv := range m {
 					r.labels = append(r.labels, label{lk, scalar(lv)})
 				}
-			case k == "metadata" && isMap:
-				ns, _ := m["namespace"].(string)
-				r.namespaces = append(r.namespaces, ns)
 			}
 			collect(e, r)
 		}
