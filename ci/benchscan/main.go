@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/config"
+	_ "github.com/tollgate-dev/tollgate/internal/gctune" // the GC pace cmd/tollgate runs with
 	"github.com/tollgate-dev/tollgate/internal/image"
 	"github.com/tollgate-dev/tollgate/internal/model"
 	"github.com/tollgate-dev/tollgate/internal/pipeline"

@@ -293,7 +293,9 @@ func runStage(ctx context.Context, env *stage.Env) (*model.StageResult, error) {
 	if env.Runs(sbom.Name) {
 		nice = niceBesideSBOM
 	}
-	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: forTrivy(ctx, src, workDir, progress), Options: opts, WorkDir: workDir, Env: registryEnv(src), Nice: nice})
+	var trivySrc *image.Source
+	tools.Niced(nice, func() { trivySrc = forTrivy(ctx, src, workDir, progress) }) // trivy's copy of the image too
+	report, raw, err := Run(ctx, Request{Trivy: trivy, Source: trivySrc, Options: opts, WorkDir: workDir, Env: registryEnv(src), Nice: nice})
 	if err != nil {
 		return nil, err
 	}

@@ -103,6 +103,33 @@ func start(cmd *exec.Cmd, nice int) error {
 	return <-errc
 }
 
+// Niced runs fn on an OS thread of its own at nice value nice (Linux; elsewhere, or when nice is
+// not above 0, at the caller's priority) and returns when fn does. The thread ends with fn, so
+// no other goroutine ever runs at the lowered priority; goroutines fn starts are not lowered.
+// It is for in-process work beside a tool that sets the pace (Cmd.Nice is for tools).
+func Niced(nice int, fn func()) {
+	if nice <= 0 || runtime.GOOS != "linux" {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		if isMainThread() {
+			// Never lower the main thread (see start): hold it while another thread does the work.
+			Niced(nice, fn)
+			runtime.UnlockOSThread()
+			return
+		}
+		// Never unlocked: the lowered thread exits with this goroutine. If lowering fails, fn
+		// runs at the caller's priority.
+		_ = lowerThreadPriority(nice)
+		fn()
+	}()
+	<-done
+}
+
 // baseEnv passes through only what tools need to work (paths, proxies, home, temp), so
 // unrelated secrets in the caller's environment do not leak into tool processes or their logs.
 func baseEnv() []string {

@@ -180,6 +180,35 @@ func TestRunNice(t *testing.T) {
 	t.Errorf("threads of the caller left lowered: %v", lowered)
 }
 
+// TestNiced checks that Niced runs its function at the lowered priority, on a thread of its own
+// that does not outlive it.
+func TestNiced(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("nice is per thread on Linux only")
+	}
+	threadNice := func() string {
+		b, err := os.ReadFile("/proc/thread-self/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))[16]
+	}
+	for _, want := range []int{9, 0} {
+		var got string
+		Niced(want, func() { got = threadNice() })
+		if got != strconv.Itoa(want) {
+			t.Errorf("Niced(%d): the function ran at nice %s", want, got)
+		}
+	}
+	var lowered []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if lowered = loweredThreads(t); len(lowered) == 0 {
+			return
+		}
+	}
+	t.Errorf("threads left lowered after Niced returned: %v", lowered)
+}
+
 // loweredThreads lists this process's threads whose nice value is not 0.
 func loweredThreads(t *testing.T) []string {
 	tasks, err := filepath.Glob("/proc/self/task/*/stat")
