@@ -166,5 +166,5 @@ func BatchGCEnv() []string { return []string{"GOGC=400"} }
 // ImageGCEnv is the Go runtime setting for syft and trivy on an image. Their heaps are hundreds
 // of MB, so the pace is raised less than kube-score's: on the 352 MB benchmark image it saves
 // about 0.3 s of syft's 2.6 CPU-seconds, which trivy, running beside it, uses instead (peak
-// memory of the two about 50 MiB higher; ci/bench-scan.sh, issue 14).
+// memory of the two about 60 MiB higher; ci/bench-scan.sh, issue 14).
 func ImageGCEnv() []string { return []string{"GOGC=200"} }
