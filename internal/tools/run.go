@@ -82,25 +82,9 @@ func Run(ctx context.Context, name string, c Cmd) (*Result, error) {
 // thread waiting it holds one of the runtime's Ps, and a garbage collection's stop-the-world
 // waits for it.
 func start(cmd *exec.Cmd, nice int) error {
-	if nice <= 0 || runtime.GOOS != "linux" {
-		return cmd.Start()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if isMainThread() {
-			// The main thread never exits (the runtime parks it instead) and ps shows its nice
-			// value as the process's: hold it while another thread forks.
-			errc <- start(cmd, nice)
-			runtime.UnlockOSThread()
-			return
-		}
-		// Never unlocked: the lowered thread exits with this goroutine. If lowering fails the
-		// tool still runs, at the caller's priority: a slower acknowledgement beats no scan.
-		_ = lowerThreadPriority(nice)
-		errc <- cmd.Start()
-	}()
-	return <-errc
+	var err error
+	Niced(nice, func() { err = cmd.Start() })
+	return err
 }
 
 // Niced runs fn on an OS thread of its own at nice value nice (Linux; elsewhere, or when nice is
@@ -117,7 +101,8 @@ func Niced(nice int, fn func()) {
 		defer close(done)
 		runtime.LockOSThread()
 		if isMainThread() {
-			// Never lower the main thread (see start): hold it while another thread does the work.
+			// The main thread never exits (the runtime parks it instead) and ps shows its nice
+			// value as the process's: hold it while another thread does the work.
 			Niced(nice, fn)
 			runtime.UnlockOSThread()
 			return
