@@ -171,13 +171,9 @@ func TestRunNice(t *testing.T) {
 		}
 	}
 	// The lowered thread ends with the goroutine that forked on it, a moment after Start.
-	var lowered []string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if lowered = loweredThreads(t); len(lowered) == 0 {
-			return
-		}
+	if lowered := waitUnlowered(t); len(lowered) > 0 {
+		t.Errorf("threads of the caller left lowered: %v", lowered)
 	}
-	t.Errorf("threads of the caller left lowered: %v", lowered)
 }
 
 // TestNiced checks that Niced runs its function at the lowered priority, on a thread of its own
@@ -200,13 +196,20 @@ func TestNiced(t *testing.T) {
 			t.Errorf("Niced(%d): the function ran at nice %s", want, got)
 		}
 	}
+	if lowered := waitUnlowered(t); len(lowered) > 0 {
+		t.Errorf("threads left lowered after Niced returned: %v", lowered)
+	}
+}
+
+// waitUnlowered waits up to 5 s for every lowered thread to end, and returns those left.
+func waitUnlowered(t *testing.T) []string {
 	var lowered []string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if lowered = loweredThreads(t); len(lowered) == 0 {
-			return
+			return nil
 		}
 	}
-	t.Errorf("threads left lowered after Niced returned: %v", lowered)
+	return lowered
 }
 
 // loweredThreads lists this process's threads whose nice value is not 0.
